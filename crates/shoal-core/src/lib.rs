@@ -1,0 +1,14 @@
+//! shoal-core: the small vocabulary every other shoal crate shares.
+//!
+//! It must not depend on any other shoal crate, nor on hyper, serde or anything that does I/O
+//! beyond the tokio `watch` channel behind [`Shutdown`].
+
+mod algorithm;
+mod duration;
+mod hash_key;
+mod shutdown;
+
+pub use algorithm::Algorithm;
+pub use duration::{format_duration, parse_duration, DurationError};
+pub use hash_key::{HashKey, HashKeyError};
+pub use shutdown::{Shutdown, ShutdownSignal};
