@@ -3,7 +3,37 @@
 //! Parsing is strict (unknown keys are errors) and validation reports every problem at once,
 //! each with its dotted path and, where the file gives it, its line. This crate knows nothing of
 //! runtime types (sockets, balancers, snapshots): it depends on shoal-core only.
+//!
+//! ```
+//! let config = shoal_config::Config::from_toml_str(r#"
+//!     [listeners.web]
+//!     bind = "127.0.0.1:8080"
+//!     [[listeners.web.routes]]
+//!     upstream = "api"
+//!     [upstreams.api]
+//!     backends = ["127.0.0.1:9001"]
+//! "#).expect("valid");
+//! assert_eq!(config.listeners[0].routes.len(), 1);
+//!
+//! let errors = shoal_config::Config::from_toml_str("[listeners.web]\nbind = \"nowhere\"\n")
+//!     .expect_err("invalid");
+//! assert!(errors.to_string().contains("listeners.web.bind (line 2)"));
+//! ```
+//!
+//! The file is walked by hand over toml's spanned document (`document.rs`) rather than
+//! deserialised with serde derive, because derive stops at the first error and loses lines.
 
+mod config;
+mod document;
+mod error;
+mod listener;
+mod route;
+mod route_match;
+mod suggest;
+mod summary;
 mod types;
+mod upstream;
 
+pub use error::{ConfigError, ConfigErrors};
+pub use summary::summary;
 pub use types::*;

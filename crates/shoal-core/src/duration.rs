@@ -45,7 +45,10 @@ pub fn parse_duration(input: &str) -> Result<Duration, DurationError> {
         if !secs.is_finite() || secs > 1e12 {
             return Err(err());
         }
-        total += Duration::from_secs_f64(secs);
+        total = total
+            .checked_add(Duration::from_secs_f64(secs))
+            .filter(|t| t.as_secs() <= 1_000_000_000_000)
+            .ok_or_else(err)?;
         rest = next;
     }
     Ok(total)

@@ -1,0 +1,121 @@
+//! The top of the walk: the document's root keys and `[server]`, and the entry points
+//! [`Config::from_toml_str`] and [`Config::load`].
+
+use std::path::Path;
+use std::time::Duration;
+
+use toml::de::DeTable;
+
+use crate::document::{Ctx, Node, Table};
+use crate::error::ConfigErrors;
+use crate::types::{Config, ServerConfig};
+use crate::{listener, upstream};
+
+const ROOT_KEYS: &[&str] = &["server", "listeners", "upstreams"];
+const SERVER_KEYS: &[&str] = &["workers", "grace_period"];
+
+/// Most worker threads a config may ask for; more is a typo, not a machine.
+pub(crate) const MAX_WORKERS: u32 = 1024;
+
+impl Config {
+    /// Parses and validates a config file's text. On failure, every problem found is
+    /// returned, in file order.
+    pub fn from_toml_str(text: &str) -> Result<Config, ConfigErrors> {
+        let doc = match DeTable::parse(text) {
+            Ok(doc) => doc,
+            Err(e) => {
+                let line = e.span().map(|span| Ctx::new(text).line_at(span.start));
+                return Err(ConfigErrors::single(
+                    line,
+                    format!("TOML syntax error: {}", e.message()),
+                ));
+            }
+        };
+        let mut ctx = Ctx::new(text);
+        let root = Table::new(String::new(), doc.span(), doc.get_ref());
+        let config = walk(&mut ctx, &root);
+        match config {
+            Some(config) if !ctx.has_errors() => Ok(config),
+            _ => {
+                let errors = ctx.into_errors();
+                if errors.is_empty() {
+                    // Every `None` above records its reason; this only guards against a
+                    // missed one turning into an empty, unexplained rejection.
+                    return Err(ConfigErrors::single(
+                        None,
+                        "config rejected for an unreported reason (a bug in shoal)".into(),
+                    ));
+                }
+                Err(ConfigErrors::sorted(errors))
+            }
+        }
+    }
+
+    /// Reads and validates the file at `path`. A file that cannot be read is one error with
+    /// an empty path whose message names the file.
+    pub fn load(path: &Path) -> Result<Config, ConfigErrors> {
+        match std::fs::read_to_string(path) {
+            Ok(text) => Config::from_toml_str(&text),
+            Err(e) => Err(ConfigErrors::single(
+                None,
+                format!("cannot read config file {}: {e}", path.display()),
+            )),
+        }
+    }
+}
+
+/// Walks the whole document. Every section is checked even when an earlier one failed, so
+/// all errors are collected in one pass.
+fn walk(ctx: &mut Ctx, root: &Table<'_, '_>) -> Option<Config> {
+    root.check_keys(ctx, ROOT_KEYS);
+    let server = match root.get("server") {
+        None => Some(default_server()),
+        Some(node) => server(ctx, &node),
+    };
+    // Routes are checked against the upstream names as written, valid or not: a route naming
+    // an upstream that has its own errors is not wrong itself.
+    let upstream_table = root.get("upstreams").and_then(|node| ctx.table(&node));
+    let upstream_names = upstream_table.as_ref().map(Table::keys).unwrap_or_default();
+    let upstreams = match &upstream_table {
+        None => Some(Vec::new()),
+        Some(table) => upstream::upstreams(ctx, table),
+    };
+    let listeners = listener::listeners(ctx, root.get("listeners"), &upstream_names);
+    Some(Config {
+        server: server?,
+        listeners: listeners?,
+        upstreams: upstreams?,
+    })
+}
+
+fn default_server() -> ServerConfig {
+    ServerConfig {
+        workers: default_workers(),
+        grace_period: Duration::from_secs(30),
+    }
+}
+
+/// One worker per core, the way nginx's `worker_processes auto` does.
+fn default_workers() -> usize {
+    std::thread::available_parallelism()
+        .map(|n| n.get())
+        .unwrap_or(1)
+        .clamp(1, MAX_WORKERS as usize)
+}
+
+fn server(ctx: &mut Ctx, node: &Node<'_, '_>) -> Option<ServerConfig> {
+    let table = ctx.table(node)?;
+    table.check_keys(ctx, SERVER_KEYS);
+    let defaults = default_server();
+    let workers = ctx.field(&table, "workers", defaults.workers, |ctx, n| {
+        ctx.usize(n, 1..=MAX_WORKERS)
+    });
+    // Zero grace is meaningful: stop at once, dropping in-flight requests.
+    let grace_period = ctx.field(&table, "grace_period", defaults.grace_period, |ctx, n| {
+        ctx.duration(n, true)
+    });
+    Some(ServerConfig {
+        workers: workers?,
+        grace_period: grace_period?,
+    })
+}

@@ -1,0 +1,168 @@
+//! `[listeners.NAME]`: bind address, protocol, client-side limits and timeouts, and the
+//! listener's routes (parsed in `route.rs`).
+
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use crate::document::{all, Ctx, Node};
+use crate::route;
+use crate::types::{ForwardedFor, ListenerConfig, ListenerProtocol};
+
+const KEYS: &[&str] = &[
+    "bind",
+    "protocol",
+    "x_forwarded_for",
+    "header_read_timeout",
+    "idle_timeout",
+    "max_header_bytes",
+    "routes",
+];
+
+/// Accepted `protocol` values. Later: https, tcp, tls_passthrough.
+const PROTOCOLS: &[(&str, ListenerProtocol)] = &[("http", ListenerProtocol::Http)];
+
+const FORWARDED_FOR: &[(&str, ForwardedFor)] = &[
+    ("append", ForwardedFor::Append),
+    ("replace", ForwardedFor::Replace),
+];
+
+pub(crate) const DEFAULT_HEADER_READ_TIMEOUT: Duration = Duration::from_secs(10);
+pub(crate) const DEFAULT_IDLE_TIMEOUT: Duration = Duration::from_secs(60);
+pub(crate) const DEFAULT_MAX_HEADER_BYTES: usize = 64 * 1024;
+const MAX_HEADER_BYTES_RANGE: std::ops::RangeInclusive<u32> = 1024..=1024 * 1024;
+
+/// A bind address already taken, and by which listener.
+struct Bound<'n> {
+    addr: SocketAddr,
+    listener: &'n str,
+}
+
+/// All of `[listeners]`. `upstreams` are the upstream names the file defines, for checking
+/// route targets.
+pub(crate) fn listeners(
+    ctx: &mut Ctx,
+    node: Option<Node<'_, '_>>,
+    upstreams: &[&str],
+) -> Option<Vec<ListenerConfig>> {
+    const NONE: &str =
+        "no listeners defined: add at least one [listeners.NAME] table with a bind address and routes";
+    let Some(node) = node else {
+        ctx.error("listeners", &(0..0), NONE);
+        return None;
+    };
+    let table = ctx.table(&node)?;
+    if table.is_empty() {
+        ctx.error_at(&node, NONE);
+        return None;
+    }
+    let mut bound: Vec<Bound<'_>> = Vec::new();
+    let mut parsed = Vec::new();
+    for (name, key_span, node) in table.entries() {
+        let named = ctx.name("listener", &node.path, &key_span, name);
+        let listener = listener(ctx, name, &node, upstreams, &mut bound);
+        parsed.push(listener.filter(|_| named));
+    }
+    all(parsed)
+}
+
+fn listener<'n>(
+    ctx: &mut Ctx,
+    name: &'n str,
+    node: &Node<'_, '_>,
+    upstreams: &[&str],
+    bound: &mut Vec<Bound<'n>>,
+) -> Option<ListenerConfig> {
+    let table = ctx.table(node)?;
+    table.check_keys(ctx, KEYS);
+    let bind = ctx.required(
+        &table,
+        "bind",
+        "the address to listen on, e.g. \"127.0.0.1:8080\"",
+        |ctx, n| {
+            let addr = ctx.socket_addr(n)?;
+            check_unique_bind(ctx, n, addr, name, bound);
+            Some(addr)
+        },
+    );
+    let protocol = ctx.field(&table, "protocol", ListenerProtocol::Http, |ctx, n| {
+        one_of(ctx, n, "protocol", PROTOCOLS)
+    });
+    let x_forwarded_for = ctx.field(
+        &table,
+        "x_forwarded_for",
+        ForwardedFor::default(),
+        |ctx, n| one_of(ctx, n, "x_forwarded_for", FORWARDED_FOR),
+    );
+    let header_read_timeout = ctx.field(
+        &table,
+        "header_read_timeout",
+        DEFAULT_HEADER_READ_TIMEOUT,
+        |ctx, n| ctx.duration(n, false),
+    );
+    let idle_timeout = ctx.field(&table, "idle_timeout", DEFAULT_IDLE_TIMEOUT, |ctx, n| {
+        ctx.duration(n, false)
+    });
+    let max_header_bytes = ctx.field(
+        &table,
+        "max_header_bytes",
+        DEFAULT_MAX_HEADER_BYTES,
+        |ctx, n| ctx.usize(n, MAX_HEADER_BYTES_RANGE),
+    );
+    let routes = route::routes(ctx, &table, upstreams);
+    Some(ListenerConfig {
+        name: name.to_string(),
+        bind: bind?,
+        protocol: protocol?,
+        x_forwarded_for: x_forwarded_for?,
+        header_read_timeout: header_read_timeout?,
+        idle_timeout: idle_timeout?,
+        max_header_bytes: max_header_bytes?,
+        routes: routes?,
+    })
+}
+
+/// Two listeners on one address cannot both bind it. Port 0 asks the OS for a fresh port each
+/// time, so those never collide (tests rely on that).
+fn check_unique_bind<'n>(
+    ctx: &mut Ctx,
+    node: &Node<'_, '_>,
+    addr: SocketAddr,
+    name: &'n str,
+    bound: &mut Vec<Bound<'n>>,
+) {
+    if addr.port() == 0 {
+        return;
+    }
+    match bound.iter().find(|b| b.addr == addr) {
+        Some(first) => {
+            let other = first.listener;
+            ctx.error_at(
+                node,
+                format!("{addr} is already bound by listener {other:?}"),
+            );
+        }
+        None => bound.push(Bound {
+            addr,
+            listener: name,
+        }),
+    }
+}
+
+/// A string that must be one of a fixed set of spellings; the message lists them all.
+pub(crate) fn one_of<T: Copy>(
+    ctx: &mut Ctx,
+    node: &Node<'_, '_>,
+    what: &str,
+    choices: &[(&str, T)],
+) -> Option<T> {
+    let text = ctx.string(node)?;
+    if let Some((_, value)) = choices.iter().find(|(spelling, _)| *spelling == text) {
+        return Some(*value);
+    }
+    let names: Vec<&str> = choices.iter().map(|(s, _)| *s).collect();
+    ctx.error_at(
+        node,
+        format!("unknown {what} {text:?} (accepted: {})", names.join(", ")),
+    );
+    None
+}

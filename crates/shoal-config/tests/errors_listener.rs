@@ -1,0 +1,409 @@
+//! Listener and route errors: each with its exact path and line, and nothing else reported.
+
+mod common;
+
+use common::{assert_error, assert_errors, BASE, UPSTREAM_FIRST};
+
+/// A listener `web` (line 3) with one route (line 5) after the upstream, plus `extra`.
+fn listener(bind_and_keys: &str, route: &str) -> String {
+    format!("{UPSTREAM_FIRST}[listeners.web]\n{bind_and_keys}\n[[listeners.web.routes]]\n{route}\n")
+}
+
+#[test]
+fn no_listeners_at_all() {
+    assert_errors(
+        UPSTREAM_FIRST,
+        &[("listeners", None, "no listeners defined")],
+    );
+    assert_errors("", &[("listeners", None, "no listeners defined")]);
+    assert_error(
+        &format!("listeners = {{}}\n{UPSTREAM_FIRST}"),
+        "listeners",
+        1,
+        "no listeners defined",
+    );
+}
+
+#[test]
+fn bind_is_required_and_must_be_a_socket_address() {
+    assert_error(
+        &listener("protocol = \"http\"", "upstream = \"api\""),
+        "listeners.web",
+        3,
+        "missing key \"bind\"",
+    );
+    assert_error(
+        &listener("bind = \"10.0.0:80\"", "upstream = \"api\""),
+        "listeners.web.bind",
+        4,
+        "\"10.0.0:80\" is not a socket address",
+    );
+    assert_error(
+        &listener("bind = \"10.0.0.1\"", "upstream = \"api\""),
+        "listeners.web.bind",
+        4,
+        "add a port",
+    );
+    assert_error(
+        &listener("bind = \"localhost:80\"", "upstream = \"api\""),
+        "listeners.web.bind",
+        4,
+        "host names are not resolved",
+    );
+    assert_error(
+        &listener("bind = 8080", "upstream = \"api\""),
+        "listeners.web.bind",
+        4,
+        "expected a string, found an integer",
+    );
+}
+
+#[test]
+fn duplicate_binds_across_listeners() {
+    let text = format!(
+        "{BASE}[listeners.other]\nbind = \"127.0.0.1:8080\"\nroutes = [{{ upstream = \"api\" }}]\n"
+    );
+    assert_error(
+        &text,
+        "listeners.other.bind",
+        8,
+        "127.0.0.1:8080 is already bound by listener \"web\"",
+    );
+}
+
+#[test]
+fn unknown_protocol_lists_the_accepted_ones() {
+    assert_error(
+        &listener(
+            "bind = \"127.0.0.1:1\"\nprotocol = \"https\"",
+            "upstream = \"api\"",
+        ),
+        "listeners.web.protocol",
+        5,
+        "unknown protocol \"https\" (accepted: http)",
+    );
+    assert_error(
+        &listener(
+            "bind = \"127.0.0.1:1\"\nx_forwarded_for = \"keep\"",
+            "upstream = \"api\"",
+        ),
+        "listeners.web.x_forwarded_for",
+        5,
+        "(accepted: append, replace)",
+    );
+}
+
+#[test]
+fn listener_limits_and_timeouts() {
+    let keys = "bind = \"127.0.0.1:1\"\nheader_read_timeout = \"0s\"\nidle_timeout = \"soon\"\nmax_header_bytes = 512";
+    assert_errors(
+        &listener(keys, "upstream = \"api\""),
+        &[
+            (
+                "listeners.web.header_read_timeout",
+                Some(5),
+                "must be greater than zero",
+            ),
+            (
+                "listeners.web.idle_timeout",
+                Some(6),
+                "\"soon\" is not a duration",
+            ),
+            (
+                "listeners.web.max_header_bytes",
+                Some(7),
+                "must be between 1024 and 1048576, got 512",
+            ),
+        ],
+    );
+}
+
+#[test]
+fn listener_without_routes() {
+    let missing = format!("{UPSTREAM_FIRST}[listeners.web]\nbind = \"127.0.0.1:1\"\n");
+    assert_error(
+        &missing,
+        "listeners.web",
+        3,
+        "listener has no routes: add at least one [[listeners.web.routes]] table",
+    );
+    let empty = format!("{UPSTREAM_FIRST}[listeners.web]\nbind = \"127.0.0.1:1\"\nroutes = []\n");
+    assert_error(&empty, "listeners.web.routes", 5, "listener has no routes");
+    let single = format!("{UPSTREAM_FIRST}[listeners.web]\nbind = \"127.0.0.1:1\"\n[listeners.web.routes]\nupstream = \"api\"\n");
+    assert_error(
+        &single,
+        "listeners.web.routes",
+        5,
+        "write [[listeners.web.routes]] with double brackets",
+    );
+}
+
+#[test]
+fn invalid_listener_name() {
+    let text = format!(
+        "{UPSTREAM_FIRST}[listeners.\"my web\"]\nbind = \"127.0.0.1:1\"\nroutes = [{{ upstream = \"api\" }}]\n"
+    );
+    assert_error(
+        &text,
+        "listeners.\"my web\"",
+        3,
+        "listener name \"my web\" may only contain letters, digits, '_' and '-'",
+    );
+}
+
+#[test]
+fn route_naming_a_missing_upstream() {
+    assert_error(
+        &listener("bind = \"127.0.0.1:1\"", "upstream = \"apx\""),
+        "listeners.web.routes[0].upstream",
+        6,
+        "no upstream named \"apx\" (did you mean \"api\"?)",
+    );
+    assert_error(
+        &listener("bind = \"127.0.0.1:1\"", "upstream = \"billing\""),
+        "listeners.web.routes[0].upstream",
+        6,
+        "no upstream named \"billing\" (defined: api)",
+    );
+    assert_error(
+        &listener(
+            "bind = \"127.0.0.1:1\"",
+            "split = [{ upstream = \"api\", weight = 1 }, { upstream = \"nope\", weight = 1 }]",
+        ),
+        "listeners.web.routes[0].split[1].upstream",
+        6,
+        "no upstream named \"nope\"",
+    );
+    let no_upstreams =
+        "[listeners.web]\nbind = \"127.0.0.1:1\"\nroutes = [{ upstream = \"api\" }]\n";
+    assert_error(
+        no_upstreams,
+        "listeners.web.routes[0].upstream",
+        3,
+        "no upstreams are defined",
+    );
+}
+
+#[test]
+fn route_needs_exactly_one_target() {
+    assert_error(
+        &listener(
+            "bind = \"127.0.0.1:1\"",
+            "upstream = \"api\"\nsplit = [{ upstream = \"api\", weight = 1 }]",
+        ),
+        "listeners.web.routes[0]",
+        5,
+        "route has both `upstream` and `split`",
+    );
+    assert_error(
+        &listener(
+            "bind = \"127.0.0.1:1\"",
+            "rewrite = { strip_prefix = \"/a\" }",
+        ),
+        "listeners.web.routes[0]",
+        5,
+        "route has no target",
+    );
+}
+
+#[test]
+fn split_weights_and_entries() {
+    let split = "split = [{ upstream = \"api\", weight = 0 }, { upstream = \"api\", weight = 2 }, \
+                 \"api\", { upstream = \"api\" }, { upstream = \"api\", weight = 1, wieght = 2 }]";
+    assert_errors(
+        &listener("bind = \"127.0.0.1:1\"", split),
+        &[
+            (
+                "listeners.web.routes[0].split[0].weight",
+                Some(6),
+                "must be between 1 and 10000, got 0",
+            ),
+            (
+                "listeners.web.routes[0].split[1].upstream",
+                Some(6),
+                "upstream \"api\" is already in this split at split[0]",
+            ),
+            (
+                "listeners.web.routes[0].split[2]",
+                Some(6),
+                "expected a table { upstream = \"NAME\", weight = N }, found a string",
+            ),
+            (
+                "listeners.web.routes[0].split[3]",
+                Some(6),
+                "missing key \"weight\"",
+            ),
+            (
+                "listeners.web.routes[0].split[3].upstream",
+                Some(6),
+                "already in this split",
+            ),
+            (
+                "listeners.web.routes[0].split[4].upstream",
+                Some(6),
+                "already in this split",
+            ),
+            (
+                "listeners.web.routes[0].split[4].wieght",
+                Some(6),
+                "did you mean \"weight\"?",
+            ),
+        ],
+    );
+    assert_error(
+        &listener("bind = \"127.0.0.1:1\"", "split = []"),
+        "listeners.web.routes[0].split",
+        6,
+        "split is empty",
+    );
+}
+
+#[test]
+fn match_host_and_path() {
+    let route = |m: &str| {
+        listener(
+            "bind = \"127.0.0.1:1\"",
+            &format!("upstream = \"api\"\nmatch = {m}"),
+        )
+    };
+    assert_error(
+        &route("{ host = \"api.example.com:443\" }"),
+        "listeners.web.routes[0].match.host",
+        7,
+        "without a port",
+    );
+    assert_error(
+        &route("{ host = \"api..example.com\" }"),
+        "listeners.web.routes[0].match.host",
+        7,
+        "not a valid host name",
+    );
+    assert_error(
+        &route("{ host = \"api.*.com\" }"),
+        "listeners.web.routes[0].match.host",
+        7,
+        "only a leading \"*.\" wildcard",
+    );
+    assert_error(
+        &route("{ path_prefix = \"v1/\" }"),
+        "listeners.web.routes[0].match.path_prefix",
+        7,
+        "path_prefix must start with \"/\" (got \"v1/\")",
+    );
+    assert_error(
+        &route("{ path = \"/a?b=c\" }"),
+        "listeners.web.routes[0].match.path",
+        7,
+        "contains '?'",
+    );
+    assert_error(
+        &route("{ path = \"/a\", path_prefix = \"/a\" }"),
+        "listeners.web.routes[0].match",
+        7,
+        "match has both `path` and `path_prefix`",
+    );
+    assert_error(
+        &route("{ hots = \"a.com\" }"),
+        "listeners.web.routes[0].match.hots",
+        7,
+        "unknown key \"hots\", did you mean \"host\"?",
+    );
+}
+
+#[test]
+fn match_methods_and_headers() {
+    let route = |m: &str| {
+        listener(
+            "bind = \"127.0.0.1:1\"",
+            &format!("upstream = \"api\"\nmatch = {m}"),
+        )
+    };
+    assert_error(
+        &route("{ methods = [] }"),
+        "listeners.web.routes[0].match.methods",
+        7,
+        "methods is empty",
+    );
+    assert_error(
+        &route("{ methods = [\"GET\", \"GE T\"] }"),
+        "listeners.web.routes[0].match.methods[1]",
+        7,
+        "\"GE T\" is not an HTTP method",
+    );
+    assert_errors(
+        &route("{ methods = [\"\", 3] }"),
+        &[
+            (
+                "listeners.web.routes[0].match.methods[0]",
+                Some(7),
+                "\"\" is not an HTTP method",
+            ),
+            (
+                "listeners.web.routes[0].match.methods[1]",
+                Some(7),
+                "expected a string, found an integer",
+            ),
+        ],
+    );
+    assert_error(
+        &route("{ headers = { \"x y\" = \"1\" } }"),
+        "listeners.web.routes[0].match.headers.\"x y\"",
+        7,
+        "\"x y\" is not a valid header name",
+    );
+    assert_error(
+        &route("{ headers = { x-a = \"line\\nbreak\" } }"),
+        "listeners.web.routes[0].match.headers.x-a",
+        7,
+        "is not a valid header value",
+    );
+    assert_error(
+        &route("{ headers = { X-A = \"1\", x-a = \"2\" } }"),
+        "listeners.web.routes[0].match.headers.x-a",
+        7,
+        "header \"x-a\" is listed twice",
+    );
+}
+
+#[test]
+fn rewrite_shapes() {
+    let route = |r: &str| {
+        listener(
+            "bind = \"127.0.0.1:1\"",
+            &format!("upstream = \"api\"\nrewrite = {r}"),
+        )
+    };
+    assert_error(
+        &route("{}"),
+        "listeners.web.routes[0].rewrite",
+        7,
+        "rewrite is empty",
+    );
+    assert_error(
+        &route("{ strip_prefix = \"/a\", replace_prefix = { from = \"/a\", to = \"/b\" } }"),
+        "listeners.web.routes[0].rewrite",
+        7,
+        "rewrite has both",
+    );
+    assert_error(
+        &route("{ strip_prefix = \"a\" }"),
+        "listeners.web.routes[0].rewrite.strip_prefix",
+        7,
+        "strip_prefix must start with \"/\"",
+    );
+    assert_errors(
+        &route("{ replace_prefix = { from = \"/a\", too = \"/b\" } }"),
+        &[
+            (
+                "listeners.web.routes[0].rewrite.replace_prefix",
+                Some(7),
+                "missing key \"to\"",
+            ),
+            (
+                "listeners.web.routes[0].rewrite.replace_prefix.too",
+                Some(7),
+                "did you mean \"to\"?",
+            ),
+        ],
+    );
+}

@@ -1,0 +1,317 @@
+//! Valid files parse to exactly the `Config` they describe, with defaults filled in.
+
+mod common;
+
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use http::{HeaderName, Method};
+use shoal_config::*;
+use shoal_core::{Algorithm, HashKey};
+
+fn addr(s: &str) -> SocketAddr {
+    s.parse().expect("test address")
+}
+
+#[test]
+fn full_example_parses_to_the_expected_config() {
+    let config = Config::from_toml_str(common::full_example()).expect("valid");
+    let expected = Config {
+        server: ServerConfig {
+            workers: 2,
+            grace_period: Duration::from_secs(30),
+        },
+        listeners: vec![
+            ListenerConfig {
+                name: "web".into(),
+                bind: addr("127.0.0.1:8080"),
+                protocol: ListenerProtocol::Http,
+                x_forwarded_for: ForwardedFor::Replace,
+                header_read_timeout: Duration::from_secs(5),
+                idle_timeout: Duration::from_secs(90),
+                max_header_bytes: 32768,
+                routes: vec![
+                    RouteConfig {
+                        index: 0,
+                        matcher: RouteMatch {
+                            host: Some(HostMatch::Exact("api.example.com".into())),
+                            path: Some(PathMatch::Prefix("/v1/".into())),
+                            methods: vec![Method::GET, Method::POST],
+                            headers: vec![(HeaderName::from_static("x-env"), "beta".into())],
+                        },
+                        target: RouteTarget::Upstream("api".into()),
+                        rewrite: Some(Rewrite::ReplacePrefix {
+                            from: "/v1/".into(),
+                            to: "/v2/".into(),
+                        }),
+                    },
+                    RouteConfig {
+                        index: 1,
+                        matcher: RouteMatch {
+                            host: Some(HostMatch::Wildcard(".example.com".into())),
+                            path: Some(PathMatch::Exact("/health".into())),
+                            methods: vec![],
+                            headers: vec![],
+                        },
+                        target: RouteTarget::Split(vec![
+                            SplitEntry {
+                                upstream: "api".into(),
+                                weight: 95,
+                            },
+                            SplitEntry {
+                                upstream: "api_next".into(),
+                                weight: 5,
+                            },
+                        ]),
+                        rewrite: Some(Rewrite::StripPrefix("/health".into())),
+                    },
+                    RouteConfig {
+                        index: 2,
+                        matcher: RouteMatch::default(),
+                        target: RouteTarget::Upstream("api".into()),
+                        rewrite: None,
+                    },
+                ],
+            },
+            ListenerConfig {
+                name: "admin".into(),
+                bind: addr("[::1]:9090"),
+                protocol: ListenerProtocol::Http,
+                x_forwarded_for: ForwardedFor::Append,
+                header_read_timeout: Duration::from_secs(10),
+                idle_timeout: Duration::from_secs(60),
+                max_header_bytes: 65536,
+                routes: vec![RouteConfig {
+                    index: 0,
+                    matcher: RouteMatch::default(),
+                    target: RouteTarget::Upstream("api_next".into()),
+                    rewrite: None,
+                }],
+            },
+        ],
+        upstreams: vec![
+            UpstreamConfig {
+                name: "api".into(),
+                algorithm: Algorithm::RingHash,
+                backends: vec![
+                    BackendConfig {
+                        addr: addr("127.0.0.1:9001"),
+                        weight: 1,
+                    },
+                    BackendConfig {
+                        addr: addr("127.0.0.1:9002"),
+                        weight: 3,
+                    },
+                ],
+                hash_key: Some(HashKey::Header("x-user-id".into())),
+                hash_balance_factor: Some(1.25),
+                virtual_nodes: 100,
+                maglev_table_size: 65537,
+                connect_timeout: Duration::from_secs(2),
+                response_timeout: Duration::from_secs(10),
+                retries: 3,
+                retry_backoff: Duration::from_millis(50),
+                keepalive_timeout: Duration::from_secs(30),
+                max_idle_connections: 64,
+            },
+            UpstreamConfig {
+                name: "api_next".into(),
+                algorithm: Algorithm::Maglev,
+                backends: vec![
+                    BackendConfig {
+                        addr: addr("10.0.0.1:80"),
+                        weight: 1,
+                    },
+                    BackendConfig {
+                        addr: addr("10.0.0.2:80"),
+                        weight: 1,
+                    },
+                ],
+                hash_key: None,
+                hash_balance_factor: None,
+                virtual_nodes: 160,
+                maglev_table_size: 131071,
+                connect_timeout: Duration::from_secs(1),
+                response_timeout: Duration::from_secs(30),
+                retries: 2,
+                retry_backoff: Duration::from_millis(25),
+                keepalive_timeout: Duration::from_secs(60),
+                max_idle_connections: 128,
+            },
+        ],
+    };
+    assert_eq!(config, expected);
+}
+
+#[test]
+fn minimal_config_gets_every_default() {
+    let config = Config::from_toml_str(common::BASE).expect("valid");
+    let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+    assert_eq!(
+        config.server,
+        ServerConfig {
+            workers: cores,
+            grace_period: Duration::from_secs(30),
+        }
+    );
+    let listener = &config.listeners[0];
+    assert_eq!(listener.protocol, ListenerProtocol::Http);
+    assert_eq!(listener.x_forwarded_for, ForwardedFor::Append);
+    assert_eq!(listener.header_read_timeout, Duration::from_secs(10));
+    assert_eq!(listener.idle_timeout, Duration::from_secs(60));
+    assert_eq!(listener.max_header_bytes, 65536);
+    assert_eq!(listener.routes[0].matcher, RouteMatch::default());
+    assert_eq!(listener.routes[0].rewrite, None);
+    let upstream = config.upstream("api").expect("defined");
+    assert_eq!(upstream.algorithm, Algorithm::RoundRobin);
+    assert_eq!(upstream.backends[0].weight, 1);
+    assert_eq!(upstream.hash_key, None);
+    assert_eq!(upstream.hash_balance_factor, None);
+    assert_eq!(upstream.virtual_nodes, 160);
+    assert_eq!(upstream.maglev_table_size, 65537);
+    assert_eq!(upstream.connect_timeout, Duration::from_secs(1));
+    assert_eq!(upstream.response_timeout, Duration::from_secs(30));
+    assert_eq!(upstream.retries, 2);
+    assert_eq!(upstream.retry_backoff, Duration::from_millis(25));
+    assert_eq!(upstream.keepalive_timeout, Duration::from_secs(60));
+    assert_eq!(upstream.max_idle_connections, 128);
+}
+
+#[test]
+fn listeners_and_upstreams_keep_file_order() {
+    let text = r#"
+[upstreams.zeta]
+backends = ["127.0.0.1:1"]
+[listeners.zz]
+bind = "127.0.0.1:0"
+routes = [{ upstream = "alpha" }, { upstream = "zeta" }]
+[upstreams.alpha]
+backends = ["127.0.0.1:2"]
+[listeners.aa]
+bind = "127.0.0.1:0"
+routes = [{ upstream = "zeta" }]
+[upstreams.mid]
+backends = ["127.0.0.1:3"]
+"#;
+    let config = Config::from_toml_str(text).expect("valid");
+    let listeners: Vec<&str> = config.listeners.iter().map(|l| l.name.as_str()).collect();
+    let upstreams: Vec<&str> = config.upstreams.iter().map(|u| u.name.as_str()).collect();
+    assert_eq!(listeners, ["zz", "aa"]);
+    assert_eq!(upstreams, ["zeta", "alpha", "mid"]);
+    let indexes: Vec<usize> = config.listeners[0].routes.iter().map(|r| r.index).collect();
+    assert_eq!(indexes, [0, 1]);
+}
+
+#[test]
+fn port_zero_binds_do_not_collide() {
+    let text = r#"
+[listeners.a]
+bind = "127.0.0.1:0"
+routes = [{ upstream = "api" }]
+[listeners.b]
+bind = "127.0.0.1:0"
+routes = [{ upstream = "api" }]
+[upstreams.api]
+backends = ["127.0.0.1:9001"]
+"#;
+    let config = Config::from_toml_str(text).expect("valid");
+    assert_eq!(config.listeners.len(), 2);
+}
+
+#[test]
+fn match_values_are_normalised() {
+    let text = format!(
+        "{}{}",
+        common::UPSTREAM_FIRST,
+        r#"[listeners.web]
+bind = "127.0.0.1:8080"
+[[listeners.web.routes]]
+upstream = "api"
+[listeners.web.routes.match]
+host = "*.Example.COM"
+methods = ["get", "GET", "Purge"]
+headers = { "X-Tenant" = "Acme Corp", x-b = "2" }
+"#
+    );
+    let config = Config::from_toml_str(&text).expect("valid");
+    let matcher = &config.listeners[0].routes[0].matcher;
+    assert_eq!(
+        matcher.host,
+        Some(HostMatch::Wildcard(".example.com".into()))
+    );
+    let purge = Method::from_bytes(b"PURGE").expect("token");
+    assert_eq!(matcher.methods, vec![Method::GET, purge]);
+    assert_eq!(
+        matcher.headers,
+        vec![
+            (HeaderName::from_static("x-tenant"), "Acme Corp".to_string()),
+            (HeaderName::from_static("x-b"), "2".to_string()),
+        ]
+    );
+}
+
+#[test]
+fn numbers_in_any_toml_spelling_are_accepted() {
+    let text = format!(
+        "{}{}",
+        common::BASE,
+        r#"hash_balance_factor = 2
+algorithm = "maglev"
+max_idle_connections = 0x10
+retries = 1_0
+maglev_table_size = 7
+"#
+    );
+    let config = Config::from_toml_str(&text).expect("valid");
+    let upstream = &config.upstreams[0];
+    assert_eq!(upstream.hash_balance_factor, Some(2.0));
+    assert_eq!(upstream.max_idle_connections, 16);
+    assert_eq!(upstream.retries, 10);
+    assert_eq!(upstream.maglev_table_size, 7);
+}
+
+#[test]
+fn zero_is_fine_where_it_means_something() {
+    let text = format!(
+        "[server]\ngrace_period = \"0s\"\n{}retry_backoff = \"0s\"\nretries = 0\nmax_idle_connections = 0\n",
+        common::BASE
+    );
+    let config = Config::from_toml_str(&text).expect("valid");
+    assert_eq!(config.server.grace_period, Duration::ZERO);
+    assert_eq!(config.upstreams[0].retry_backoff, Duration::ZERO);
+    assert_eq!(config.upstreams[0].retries, 0);
+}
+
+#[test]
+fn load_reads_a_file() {
+    let path = std::env::temp_dir().join(format!("shoal-config-{}.toml", std::process::id()));
+    std::fs::write(&path, common::BASE).expect("write temp file");
+    let loaded = Config::load(&path);
+    let _ = std::fs::remove_file(&path);
+    assert_eq!(
+        loaded.expect("valid"),
+        Config::from_toml_str(common::BASE).expect("valid")
+    );
+}
+
+#[test]
+fn load_reports_an_unreadable_file_as_one_error() {
+    let path = std::path::Path::new("/nonexistent/shoal.toml");
+    let errors = Config::load(path).expect_err("missing file");
+    assert_eq!(errors.len(), 1);
+    let error = &errors.0[0];
+    assert_eq!(error.path, "");
+    assert_eq!(error.line, None);
+    assert!(error.message.contains("/nonexistent/shoal.toml"), "{error}");
+}
+
+/// The example at the top of docs/config.md must stay valid.
+#[test]
+fn the_documented_example_is_valid() {
+    let doc = include_str!("../../../docs/config.md");
+    let start = doc.find("```toml\n").expect("docs have a toml example") + "```toml\n".len();
+    let len = doc[start..].find("```").expect("example is closed");
+    let config = Config::from_toml_str(&doc[start..start + len]).expect("documented example");
+    assert_eq!(config.listeners[0].routes.len(), 2);
+    assert_eq!(config.upstreams.len(), 2);
+}
