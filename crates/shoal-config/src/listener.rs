@@ -29,7 +29,9 @@ const FORWARDED_FOR: &[(&str, ForwardedFor)] = &[
 pub(crate) const DEFAULT_HEADER_READ_TIMEOUT: Duration = Duration::from_secs(10);
 pub(crate) const DEFAULT_IDLE_TIMEOUT: Duration = Duration::from_secs(60);
 pub(crate) const DEFAULT_MAX_HEADER_BYTES: usize = 64 * 1024;
-const MAX_HEADER_BYTES_RANGE: std::ops::RangeInclusive<u32> = 1024..=1024 * 1024;
+// hyper reads a request head into a buffer of at least 8 KiB, so a smaller limit could not be
+// enforced as written.
+const MAX_HEADER_BYTES_RANGE: std::ops::RangeInclusive<u32> = 8192..=1024 * 1024;
 
 /// A bind address already taken, and by which listener.
 struct Bound<'n> {

@@ -112,7 +112,7 @@ fn listener_limits_and_timeouts() {
             (
                 "listeners.web.max_header_bytes",
                 Some(7),
-                "must be between 1024 and 1048576, got 512",
+                "must be between 8192 and 1048576, got 512",
             ),
         ],
     );

@@ -1,1 +1,15 @@
-//! shoal-proxy
+//! shoal-proxy: the data plane. Binds listeners, runs the worker threads (one event loop
+//! each, with its own SO_REUSEPORT socket per listener, as nginx's workers do), and serves
+//! HTTP through the request pipeline in `http/pipeline.rs`.
+//!
+//! It reads the current [`Snapshot`] and never changes configuration itself: a new config
+//! becomes a new snapshot, swapped in whole through [`ProxyHandle::reload`].
+
+mod http;
+mod listener;
+mod proxy_handle;
+mod snapshot;
+mod worker;
+
+pub use proxy_handle::{ProxyHandle, StartError};
+pub use snapshot::{ListenerSnapshot, RouteEntry, Snapshot, Target};

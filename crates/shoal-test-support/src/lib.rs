@@ -1,1 +1,23 @@
-//! shoal-test-support
+//! shoal-test-support: dev-only helpers for shoal's tests. Everything here is real: backends
+//! are hyper servers on `127.0.0.1:0`, clients open real TCP connections.
+//!
+//! - [`TestBackend`]: a fake backend with scriptable status, delay, body and failure
+//!   [`Mode`]s, counting hits and connections and recording requests.
+//! - [`TestClient`]: HTTP/1.1 and h2c requests returning a whole [`TestResponse`], and
+//!   [`TestClient::raw`] for hostile bytes, read back with [`RawResponse`].
+//! - [`eventually`]: bounded polling for state only observable by looking.
+//!
+//! It may depend on any shoal crate (it drives them), but no shoal crate may depend on it
+//! except as a dev-dependency.
+
+mod eventually;
+mod raw_response;
+mod test_backend;
+mod test_client;
+mod test_proxy;
+
+pub use eventually::eventually;
+pub use raw_response::RawResponse;
+pub use test_backend::{Mode, RecordedRequest, TestBackend, TestBackendBuilder};
+pub use test_client::{TestClient, TestResponse};
+pub use test_proxy::TestProxy;

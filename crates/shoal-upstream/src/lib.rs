@@ -1,1 +1,23 @@
-//! shoal-upstream
+//! shoal-upstream: the runtime side of an upstream — its backends' live state (in-flight
+//! counts, latency estimate, pooled connections per worker), its balancer, and its retry
+//! budget.
+//!
+//! The balancer itself is pure (shoal-balance); this crate feeds it the live numbers through
+//! [`shoal_balance::Loads`]. Long-lived per-backend state lives in [`BackendState`], keyed by
+//! address so a new config snapshot can carry it over. Must not depend on the proxy, the router
+//! or anything HTTP-server-side.
+
+mod backend_state;
+mod body;
+mod clock;
+mod connect_error;
+pub mod h1;
+mod retry_budget;
+mod upstream;
+
+pub use backend_state::{BackendState, InFlight, PooledConn};
+pub use body::UpstreamBody;
+pub use clock::now_ns;
+pub use connect_error::ConnectError;
+pub use retry_budget::{backoff, RetryBudget, RetryPermit};
+pub use upstream::{Upstream, UpstreamRegistry};

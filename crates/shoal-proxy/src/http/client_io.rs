@@ -1,0 +1,232 @@
+//! A client connection's socket, wrapped to enforce two timeouts hyper does not enforce the
+//! way a proxy needs:
+//!
+//! - **header read** (`header_read_timeout`): once the first byte of a request arrives, its
+//!   whole head must follow in time, else the client gets `408 Request Timeout` and the
+//!   connection closes. A slow-drip client cannot extend it: the deadline is set at the first
+//!   byte. A fresh connection that sends nothing is closed quietly after the same time.
+//! - **idle keep-alive** (`idle_timeout`): a connection with no request under way is closed
+//!   quietly after this long.
+//!
+//! "Under way" is told by [`ConnActivity`]: the pipeline counts a request as started when
+//! hyper hands it over (its head is complete) and finished when its response body is done.
+//! HTTP/2 connections (told by their preface) never get an HTTP/1 408; any bytes on them
+//! count as activity.
+
+use std::future::Future;
+use std::io;
+use std::pin::Pin;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+use std::task::{Context, Poll};
+use std::time::Duration;
+
+use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
+use tokio::net::TcpStream;
+use tokio::time::{Instant, Sleep};
+
+const RESPONSE_408: &[u8] = b"HTTP/1.1 408 Request Timeout\r\ncontent-type: text/plain\r\ncontent-length: 51\r\nconnection: close\r\n\r\n408 Request Timeout: request head not received in time\n";
+const H2_PREFACE: &[u8] = b"PRI * HTTP/2.0";
+
+/// Requests started and finished on one connection, shared by the socket wrapper and the
+/// pipeline.
+#[derive(Debug, Default)]
+pub(crate) struct ConnActivity {
+    started: AtomicU64,
+    finished: AtomicU64,
+}
+
+impl ConnActivity {
+    pub(crate) fn start(self: &Arc<Self>) -> RequestActive {
+        self.started.fetch_add(1, Ordering::Relaxed);
+        RequestActive(Arc::clone(self))
+    }
+}
+
+/// A request under way on its connection; finished when dropped (with its response body).
+#[derive(Debug)]
+pub(crate) struct RequestActive(Arc<ConnActivity>);
+
+impl Drop for RequestActive {
+    fn drop(&mut self) {
+        self.0.finished.fetch_add(1, Ordering::Relaxed);
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Timer {
+    Off,
+    /// Waiting for a request to begin; closing quietly when it fires.
+    Idle,
+    /// Part of a head has arrived (the value: requests started when it did).
+    Head(u64),
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Protocol {
+    Unknown,
+    Http1,
+    Http2,
+}
+
+pub(crate) struct ClientIo {
+    inner: TcpStream,
+    activity: Arc<ConnActivity>,
+    header_timeout: Duration,
+    idle_timeout: Duration,
+    timer: Timer,
+    deadline: Pin<Box<Sleep>>,
+    protocol: Protocol,
+    /// Requests started when the connection last had one under way; a change means a new
+    /// request began, so the idle clock restarts.
+    fresh: bool,
+    timed_out: bool,
+}
+
+impl ClientIo {
+    pub(crate) fn new(
+        inner: TcpStream,
+        activity: Arc<ConnActivity>,
+        header_timeout: Duration,
+        idle_timeout: Duration,
+    ) -> ClientIo {
+        ClientIo {
+            inner,
+            activity,
+            header_timeout,
+            idle_timeout,
+            timer: Timer::Off,
+            deadline: Box::pin(tokio::time::sleep(header_timeout)),
+            protocol: Protocol::Unknown,
+            fresh: true,
+            timed_out: false,
+        }
+    }
+
+    fn arm(&mut self, timer: Timer, after: Duration) {
+        self.timer = timer;
+        self.deadline.as_mut().reset(Instant::now() + after);
+    }
+
+    /// Bytes arrived: maybe the start of a request head.
+    fn on_bytes(&mut self) {
+        let started = self.activity.started.load(Ordering::Relaxed);
+        let finished = self.activity.finished.load(Ordering::Relaxed);
+        match self.protocol {
+            Protocol::Http2 => self.timer = Timer::Off,
+            _ if started != finished => {}
+            _ => {
+                if !matches!(self.timer, Timer::Head(s) if s == started) {
+                    self.arm(Timer::Head(started), self.header_timeout);
+                }
+            }
+        }
+        self.fresh = false;
+    }
+
+    /// No bytes now: decide which clock runs, and whether it ran out.
+    fn on_pending(&mut self, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        let started = self.activity.started.load(Ordering::Relaxed);
+        let finished = self.activity.finished.load(Ordering::Relaxed);
+        if started != finished {
+            // A request is under way: its own timeouts apply, not ours.
+            self.timer = Timer::Off;
+            return Poll::Pending;
+        }
+        match self.timer {
+            Timer::Head(s) if s != started => self.timer = Timer::Off,
+            _ => {}
+        }
+        if self.timer == Timer::Off {
+            let wait = if self.fresh {
+                self.header_timeout
+            } else {
+                self.idle_timeout
+            };
+            self.arm(Timer::Idle, wait);
+        }
+        if self.deadline.as_mut().poll(cx).is_pending() {
+            return Poll::Pending;
+        }
+        self.timed_out = true;
+        if matches!(self.timer, Timer::Head(_)) && self.protocol == Protocol::Http1 {
+            // Best effort: the reply is tiny and the socket's buffer is empty after a read
+            // wait, so one write almost always takes it all; if not, the client still sees
+            // the close.
+            let _ = Pin::new(&mut self.inner).poll_write(cx, RESPONSE_408);
+        }
+        // Reading end-of-stream makes hyper close the connection.
+        Poll::Ready(Ok(()))
+    }
+}
+
+impl AsyncRead for ClientIo {
+    fn poll_read(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut ReadBuf<'_>,
+    ) -> Poll<io::Result<()>> {
+        let this = self.get_mut();
+        if this.timed_out {
+            return Poll::Ready(Ok(()));
+        }
+        let before = buf.filled().len();
+        match Pin::new(&mut this.inner).poll_read(cx, buf) {
+            Poll::Ready(Ok(())) => {
+                let filled = &buf.filled()[before..];
+                if !filled.is_empty() {
+                    if this.protocol == Protocol::Unknown {
+                        // hyper's first read is large enough for the whole preface.
+                        this.protocol = if filled.starts_with(H2_PREFACE) {
+                            Protocol::Http2
+                        } else {
+                            Protocol::Http1
+                        };
+                    }
+                    this.on_bytes();
+                }
+                Poll::Ready(Ok(()))
+            }
+            Poll::Ready(Err(e)) => Poll::Ready(Err(e)),
+            Poll::Pending => this.on_pending(cx),
+        }
+    }
+}
+
+impl AsyncWrite for ClientIo {
+    fn poll_write(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &[u8],
+    ) -> Poll<io::Result<usize>> {
+        let this = self.get_mut();
+        if this.timed_out {
+            return Poll::Ready(Err(io::ErrorKind::BrokenPipe.into()));
+        }
+        Pin::new(&mut this.inner).poll_write(cx, buf)
+    }
+
+    fn poll_write_vectored(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        bufs: &[io::IoSlice<'_>],
+    ) -> Poll<io::Result<usize>> {
+        let this = self.get_mut();
+        if this.timed_out {
+            return Poll::Ready(Err(io::ErrorKind::BrokenPipe.into()));
+        }
+        Pin::new(&mut this.inner).poll_write_vectored(cx, bufs)
+    }
+
+    fn is_write_vectored(&self) -> bool {
+        self.inner.is_write_vectored()
+    }
+
+    fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Pin::new(&mut self.get_mut().inner).poll_flush(cx)
+    }
+
+    fn poll_shutdown(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Pin::new(&mut self.get_mut().inner).poll_shutdown(cx)
+    }
+}

@@ -1,0 +1,90 @@
+//! Serving one client connection: HTTP/1.1 with keep-alive, or HTTP/2 cleartext with prior
+//! knowledge, told apart by the first bytes (hyper-util's auto builder).
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use hyper::service::service_fn;
+use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
+use hyper_util::server::conn::auto;
+use shoal_core::ShutdownSignal;
+use tokio::net::TcpStream;
+
+use super::client_io::{ClientIo, ConnActivity};
+use super::pipeline;
+use crate::proxy_handle::Shared;
+
+/// HTTP/2 streams one client connection may have open at once.
+const MAX_CONCURRENT_STREAMS: u32 = 256;
+
+/// What a request needs to know about the connection it came on.
+#[derive(Debug, Clone)]
+pub(crate) struct ConnContext {
+    pub worker: usize,
+    pub peer: SocketAddr,
+    /// `peer`'s IP as a header value, for `X-Forwarded-For`.
+    pub peer_value: http::HeaderValue,
+    pub listener_index: usize,
+    pub listener_name: Arc<str>,
+    pub shared: Arc<Shared>,
+}
+
+/// A worker's HTTP server settings (one per worker, shared by its connections).
+pub(crate) struct HttpServer {
+    builder: auto::Builder<TokioExecutor>,
+}
+
+impl HttpServer {
+    /// Settings for one listener; `max_header_bytes` bounds an HTTP/1 request head (past it
+    /// hyper answers 431).
+    pub(crate) fn new(max_header_bytes: usize) -> HttpServer {
+        let mut builder = auto::Builder::new(TokioExecutor::new());
+        builder
+            .http1()
+            .timer(TokioTimer::new())
+            // Header and idle timeouts are ClientIo's (hyper's own closes without a 408).
+            .header_read_timeout(None)
+            .max_buf_size(max_header_bytes.max(8192))
+            .keep_alive(true);
+        builder
+            .http2()
+            .timer(TokioTimer::new())
+            .max_concurrent_streams(MAX_CONCURRENT_STREAMS);
+        HttpServer { builder }
+    }
+}
+
+pub(crate) async fn serve_connection(
+    server: &HttpServer,
+    stream: TcpStream,
+    ctx: ConnContext,
+    mut shutdown: ShutdownSignal,
+) {
+    let snapshot = ctx.shared.snapshot.load();
+    let Some(listener) = snapshot.listener_at(ctx.listener_index, &ctx.listener_name) else {
+        return;
+    };
+    let header_timeout = listener.config.header_read_timeout;
+    let idle_timeout = listener.config.idle_timeout;
+    drop(snapshot);
+
+    let activity = Arc::new(ConnActivity::default());
+    let io = ClientIo::new(stream, Arc::clone(&activity), header_timeout, idle_timeout);
+    let ctx = Arc::new(ctx);
+    let service = service_fn(move |req| {
+        let ctx = Arc::clone(&ctx);
+        let active = activity.start();
+        async move { Ok::<_, std::convert::Infallible>(pipeline::handle(req, &ctx, active).await) }
+    });
+
+    let conn = server.builder.serve_connection(TokioIo::new(io), service);
+    tokio::pin!(conn);
+    tokio::select! {
+        _ = conn.as_mut() => {}
+        _ = shutdown.recv() => {
+            // Finish the request under way (HTTP/1: then close; HTTP/2: GOAWAY), no new ones.
+            conn.as_mut().graceful_shutdown();
+            let _ = conn.await;
+        }
+    }
+}

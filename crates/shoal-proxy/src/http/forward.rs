@@ -1,0 +1,217 @@
+//! Sending a request to a backend of its upstream, retrying when it is safe:
+//!
+//! - a failed connect, or a request not one byte of which was written, may go to another
+//!   backend whatever its method;
+//! - a request that was sent and failed before any response byte is retried only when its
+//!   method is idempotent and it had no body (a streamed body can be sent once), up to the
+//!   upstream's `retries`, within its retry budget, after a jittered backoff;
+//! - a failure on a reused keep-alive connection is first retried at once on a new
+//!   connection to the same backend (the backend closing an idle connection as we send is
+//!   a race, not a sign of trouble);
+//! - a response timeout, an invalid response, or a failing client body is not retried.
+
+use std::sync::Arc;
+use std::time::Instant;
+
+use http::request::Parts;
+use http::{Method, Response, Version};
+use hyper::body::Incoming;
+use shoal_upstream::h1::{ExchangeError, Release, ResponseBody};
+use shoal_upstream::{backoff, RetryPermit, Upstream, UpstreamBody};
+
+use super::body::ProxyBody;
+use super::client_io::RequestActive;
+use super::connection::ConnContext;
+use super::error_response::ProxyError;
+use super::headers::strip_hop_by_hop;
+use super::pipeline::with_rng;
+
+/// Upper bound on backends tried for one request, whatever the config says (and on
+/// reconnects: the loop runs at most twice this).
+const MAX_ATTEMPTS: usize = 12;
+
+fn is_idempotent(method: &Method) -> bool {
+    matches!(
+        *method,
+        Method::GET | Method::HEAD | Method::OPTIONS | Method::TRACE | Method::PUT | Method::DELETE
+    )
+}
+
+pub(crate) async fn forward(
+    ctx: &ConnContext,
+    upstream: &Arc<Upstream>,
+    parts: Parts,
+    body: Incoming,
+    hash: Option<u64>,
+    active: RequestActive,
+) -> Result<Response<ProxyBody>, (ProxyError, RequestActive)> {
+    let config = upstream.config();
+    let permit = upstream.budget().start_request();
+    let mut body = Some(UpstreamBody::from_incoming(body));
+    let idempotent = is_idempotent(&parts.method);
+    let replayable = body.as_ref().is_some_and(UpstreamBody::is_replayable);
+    let mut tried = [usize::MAX; MAX_ATTEMPTS];
+    let mut tries = 0usize;
+    let mut sent_retries = 0u32;
+    let mut retry: Option<RetryPermit> = None;
+    // Set when the next attempt goes to the same backend on a new connection.
+    let mut reconnect: Option<usize> = None;
+    let mut last_error: Option<ProxyError> = None;
+
+    for _ in 0..2 * MAX_ATTEMPTS {
+        let fresh = reconnect.is_some();
+        let index = match reconnect.take() {
+            Some(i) => i,
+            None => {
+                let picked = with_rng(|rng| upstream.pick(hash, &tried[..tries], rng));
+                let Some(i) = picked else { break };
+                let Some(slot) = tried.get_mut(tries) else {
+                    break;
+                };
+                *slot = i;
+                tries += 1;
+                i
+            }
+        };
+        let Some(backend) = upstream.backend(index) else {
+            break;
+        };
+        let in_flight = backend.start_request();
+        let mut pooled = match backend
+            .conn(
+                ctx.worker,
+                fresh,
+                config.connect_timeout,
+                config.keepalive_timeout,
+            )
+            .await
+        {
+            Ok(p) => p,
+            Err(e) => {
+                backend.record_failure();
+                tracing::debug!(backend = %backend.addr(), error = %e, "connect failed");
+                last_error = Some(ProxyError::Connect(e));
+                if !take_retry(upstream, &mut retry, tries).await {
+                    break;
+                }
+                continue;
+            }
+        };
+        let Some(request_body) = body.take() else {
+            break;
+        };
+        let started = Instant::now();
+        let exchanged = tokio::time::timeout(
+            config.response_timeout,
+            pooled.conn.exchange(&parts, request_body),
+        )
+        .await;
+        let error = match exchanged {
+            Ok(Ok(head)) => {
+                backend.record_latency(started.elapsed());
+                let release = Release {
+                    backend: Arc::clone(backend),
+                    worker: ctx.worker,
+                    max_idle: config.max_idle_connections,
+                    in_flight,
+                };
+                let response_body =
+                    ResponseBody::new(pooled.conn, head.framing, head.reusable, release);
+                let mut response = Response::new(ProxyBody::backend(response_body, active, permit));
+                *response.status_mut() = head.status;
+                *response.version_mut() = Version::HTTP_11;
+                *response.headers_mut() = head.headers;
+                strip_hop_by_hop(response.headers_mut());
+                return Ok(response);
+            }
+            Ok(Err(e)) => e,
+            Err(_elapsed) => {
+                backend.record_failure();
+                last_error = Some(ProxyError::UpstreamTimeout {
+                    backend: backend.key().to_string(),
+                    after: config.response_timeout,
+                });
+                break;
+            }
+        };
+        backend.record_failure();
+        tracing::debug!(backend = %backend.addr(), %error, reused = pooled.reused, "exchange failed");
+        let again = match error {
+            // Nothing reached the backend: the body is intact, any method may go on.
+            ExchangeError::Unsent {
+                error,
+                body: intact,
+            } => {
+                body = Some(intact);
+                last_error = Some(ProxyError::UpstreamFailed {
+                    backend: backend.key().to_string(),
+                    cause: error,
+                });
+                true
+            }
+            ExchangeError::NoResponse(cause) => {
+                last_error = Some(ProxyError::UpstreamFailed {
+                    backend: backend.key().to_string(),
+                    cause,
+                });
+                // Sent: only an idempotent request without a body may be sent again.
+                if idempotent && replayable && sent_retries < config.retries {
+                    body = Some(UpstreamBody::Empty);
+                    sent_retries += 1;
+                    true
+                } else {
+                    false
+                }
+            }
+            ExchangeError::BadResponse(cause) => {
+                last_error = Some(ProxyError::BadResponse {
+                    backend: backend.key().to_string(),
+                    cause,
+                });
+                false
+            }
+            ExchangeError::ClientBody(cause) => {
+                last_error = Some(ProxyError::ClientBody(cause));
+                false
+            }
+        };
+        if !again {
+            break;
+        }
+        if pooled.reused {
+            reconnect = Some(index);
+        } else if !take_retry(upstream, &mut retry, tries).await {
+            break;
+        }
+    }
+    drop(permit);
+    let error = last_error.unwrap_or_else(|| ProxyError::NoBackend {
+        upstream: upstream.name().to_string(),
+    });
+    Err((error, active))
+}
+
+/// Takes a retry permit from the budget and waits the backoff. False when the budget is
+/// spent.
+async fn take_retry(
+    upstream: &Arc<Upstream>,
+    slot: &mut Option<RetryPermit>,
+    attempt: usize,
+) -> bool {
+    if slot.is_none() {
+        match upstream.budget().try_retry() {
+            Some(p) => *slot = Some(p),
+            None => return false,
+        }
+    }
+    let unit = with_rng(|rng| rng.next_f64());
+    let wait = backoff(
+        upstream.config().retry_backoff,
+        u32::try_from(attempt).unwrap_or(u32::MAX),
+        unit,
+    );
+    if !wait.is_zero() {
+        tokio::time::sleep(wait).await;
+    }
+    true
+}

@@ -1,0 +1,176 @@
+//! Header hygiene between client and backend (RFC 9110 §7.6.1): hop-by-hop fields are
+//! removed, those a `Connection` header nominates included, BEFORE shoal adds its own
+//! (`X-Forwarded-*`, `X-Request-Id`) — otherwise `Connection: x-forwarded-for` would let a
+//! client delete what a trusted hop added. Nominations of fields shoal manages are ignored.
+
+use std::net::IpAddr;
+
+use http::header::{self, HeaderMap, HeaderName, HeaderValue};
+use shoal_config::ForwardedFor;
+
+pub(crate) const X_FORWARDED_FOR: HeaderName = HeaderName::from_static("x-forwarded-for");
+pub(crate) const X_FORWARDED_PROTO: HeaderName = HeaderName::from_static("x-forwarded-proto");
+pub(crate) const X_FORWARDED_HOST: HeaderName = HeaderName::from_static("x-forwarded-host");
+pub(crate) const X_REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
+const KEEP_ALIVE: HeaderName = HeaderName::from_static("keep-alive");
+const PROXY_CONNECTION: HeaderName = HeaderName::from_static("proxy-connection");
+
+/// Fields a `Connection` header may not remove: framing and the ones shoal sets itself.
+fn is_protected(name: &str) -> bool {
+    matches!(
+        name,
+        "host"
+            | "content-length"
+            | "transfer-encoding"
+            | "x-forwarded-for"
+            | "x-forwarded-proto"
+            | "x-forwarded-host"
+            | "x-request-id"
+            | "forwarded"
+    )
+}
+
+/// Removes hop-by-hop fields. Returns true when the client asked for `TE: trailers` (gRPC
+/// needs it passed on, and it is the one TE value a proxy may forward).
+pub(crate) fn strip_hop_by_hop(headers: &mut HeaderMap) -> bool {
+    if headers.contains_key(header::CONNECTION) {
+        let nominated: Vec<HeaderName> = headers
+            .get_all(header::CONNECTION)
+            .iter()
+            .filter_map(|v| v.to_str().ok())
+            .flat_map(|v| v.split(','))
+            .map(|t| t.trim().to_ascii_lowercase())
+            .filter(|t| !t.is_empty() && !is_protected(t))
+            .filter_map(|t| HeaderName::from_bytes(t.as_bytes()).ok())
+            .collect();
+        for name in nominated {
+            headers.remove(&name);
+        }
+        headers.remove(header::CONNECTION);
+    }
+    let trailers = headers
+        .get_all(header::TE)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(','))
+        .any(|t| t.trim().eq_ignore_ascii_case("trailers"));
+    headers.remove(header::TE);
+    headers.remove(KEEP_ALIVE);
+    headers.remove(PROXY_CONNECTION);
+    headers.remove(header::TRANSFER_ENCODING);
+    headers.remove(header::UPGRADE);
+    trailers
+}
+
+/// The peer address as a header value, made once per connection (formatting an address
+/// showed up in profiles of the request path).
+pub(crate) fn peer_value(peer: IpAddr) -> HeaderValue {
+    HeaderValue::from_str(&peer.to_string()).unwrap_or_else(|_| HeaderValue::from_static("unknown"))
+}
+
+/// Sets what the backend should know about the original request. `peer` is
+/// [`peer_value`] of the client's address.
+pub(crate) fn add_forwarded(
+    headers: &mut HeaderMap,
+    peer: &HeaderValue,
+    mode: ForwardedFor,
+    host: Option<&HeaderValue>,
+) {
+    let xff = match mode {
+        ForwardedFor::Append if headers.contains_key(&X_FORWARDED_FOR) => {
+            let mut joined = Vec::new();
+            for v in headers.get_all(&X_FORWARDED_FOR) {
+                joined.extend_from_slice(v.as_bytes());
+                joined.extend_from_slice(b", ");
+            }
+            joined.extend_from_slice(peer.as_bytes());
+            HeaderValue::from_bytes(&joined).unwrap_or_else(|_| peer.clone())
+        }
+        _ => peer.clone(),
+    };
+    headers.insert(X_FORWARDED_FOR, xff);
+    // Behind a trusted hop (append mode) the first hop's view of proto and host is kept.
+    let keep_existing = mode == ForwardedFor::Append;
+    if !(keep_existing && headers.contains_key(&X_FORWARDED_PROTO)) {
+        headers.insert(X_FORWARDED_PROTO, HeaderValue::from_static("http"));
+    }
+    if let Some(host) = host {
+        if !(keep_existing && headers.contains_key(&X_FORWARDED_HOST)) {
+            headers.insert(X_FORWARDED_HOST, host.clone());
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn map(pairs: &[(&str, &str)]) -> HeaderMap {
+        let mut h = HeaderMap::new();
+        for (k, v) in pairs {
+            h.append(
+                HeaderName::from_bytes(k.as_bytes()).expect("name"),
+                HeaderValue::from_str(v).expect("value"),
+            );
+        }
+        h
+    }
+
+    #[test]
+    fn strips_standard_and_nominated_fields() {
+        let mut h = map(&[
+            ("connection", "close, x-secret, X-Forwarded-For, host"),
+            ("x-secret", "1"),
+            ("keep-alive", "timeout=5"),
+            ("proxy-connection", "keep-alive"),
+            ("upgrade", "h2c"),
+            ("te", "gzip"),
+            ("host", "a.example"),
+            ("x-forwarded-for", "10.0.0.1"),
+            ("x-kept", "yes"),
+        ]);
+        assert!(!strip_hop_by_hop(&mut h));
+        for gone in [
+            "connection",
+            "x-secret",
+            "keep-alive",
+            "proxy-connection",
+            "upgrade",
+            "te",
+        ] {
+            assert!(!h.contains_key(gone), "{gone} should be removed");
+        }
+        for kept in ["host", "x-forwarded-for", "x-kept"] {
+            assert!(h.contains_key(kept), "{kept} should stay");
+        }
+    }
+
+    #[test]
+    fn te_trailers_is_reported() {
+        let mut h = map(&[("te", "trailers, deflate")]);
+        assert!(strip_hop_by_hop(&mut h));
+        assert!(!h.contains_key("te"));
+    }
+
+    #[test]
+    fn forwarded_for_appends_or_replaces() {
+        let peer = peer_value("192.0.2.7".parse().expect("ip"));
+        let host = HeaderValue::from_static("shop.example");
+        let mut h = map(&[
+            ("x-forwarded-for", "10.0.0.1"),
+            ("x-forwarded-for", "10.0.0.2"),
+        ]);
+        add_forwarded(&mut h, &peer, ForwardedFor::Append, Some(&host));
+        assert_eq!(h["x-forwarded-for"], "10.0.0.1, 10.0.0.2, 192.0.2.7");
+        assert_eq!(h["x-forwarded-proto"], "http");
+        assert_eq!(h["x-forwarded-host"], "shop.example");
+
+        let mut h = map(&[
+            ("x-forwarded-for", "6.6.6.6"),
+            ("x-forwarded-proto", "https"),
+        ]);
+        add_forwarded(&mut h, &peer, ForwardedFor::Replace, Some(&host));
+        assert_eq!(h["x-forwarded-for"], "192.0.2.7");
+        assert_eq!(h["x-forwarded-proto"], "http");
+    }
+}

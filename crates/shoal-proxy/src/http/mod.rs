@@ -1,0 +1,13 @@
+//! The HTTP side of the data plane. `pipeline.rs` is the request path, top to bottom.
+
+mod body;
+mod client_io;
+pub(crate) mod connection;
+mod error_response;
+mod forward;
+mod headers;
+
+pub(crate) use headers::peer_value;
+mod pipeline;
+mod request_id;
+mod request_key;

@@ -1,0 +1,176 @@
+//! The request path, top to bottom (DESIGN.md §1.4):
+//!
+//! 1. load the snapshot (the request keeps it to the end)
+//! 2. request id: the client's, or a new one
+//! 3. find the route (invalid Host → 400, none → 404)
+//! 4. choose the upstream (a split rolls the dice)
+//! 5. rewrite the path; clean and add headers
+//! 6. forward: pick a backend (none eligible → 503), send, retry when safe (`forward.rs`)
+//!
+//! Later steps (gateway filters, response filters, metrics) slot in here, in this order.
+
+use std::cell::RefCell;
+
+use http::header::{self, HeaderValue};
+use http::{Request, Response, StatusCode, Uri, Version};
+use hyper::body::Incoming;
+use shoal_balance::Rng;
+use shoal_router::{normalize_host, rewrite_path, RequestView};
+
+use super::body::ProxyBody;
+use super::client_io::RequestActive;
+use super::connection::ConnContext;
+use super::error_response::ProxyError;
+use super::forward;
+use super::headers::{add_forwarded, strip_hop_by_hop, X_REQUEST_ID};
+use super::request_id;
+use super::request_key;
+use crate::snapshot::Target;
+
+thread_local! {
+    /// Each worker thread's random source for balancers and splits: no sharing, no lock.
+    static RNG: RefCell<Rng> = RefCell::new(Rng::new(seed()));
+}
+
+fn seed() -> u64 {
+    let t = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_nanos() as u64)
+        .unwrap_or(0);
+    let thread = std::thread::current().id();
+    t ^ shoal_balance::hash_bytes(format!("{thread:?}").as_bytes())
+}
+
+/// Runs `f` with this thread's random source.
+pub(crate) fn with_rng<T>(f: impl FnOnce(&mut Rng) -> T) -> T {
+    RNG.with(|rng| f(&mut rng.borrow_mut()))
+}
+
+pub(crate) async fn handle(
+    req: Request<Incoming>,
+    ctx: &ConnContext,
+    active: RequestActive,
+) -> Response<ProxyBody> {
+    let snapshot = ctx.shared.snapshot.load_full();
+    let (mut parts, body) = req.into_parts();
+    let request_id = request_id::accept_or_generate(parts.headers.get(X_REQUEST_ID));
+    let fail = |e: ProxyError, active| e.response(&request_id, active);
+
+    let Some(listener) = snapshot.listener_at(ctx.listener_index, &ctx.listener_name) else {
+        return fail(ProxyError::NoRoute, active);
+    };
+
+    // The authority of an absolute-form target wins over Host (RFC 9112 §3.2.2); HTTP/2
+    // requests carry theirs in `:authority`.
+    let host_value = match parts.uri.authority() {
+        Some(authority) => HeaderValue::from_str(authority.as_str()).ok(),
+        None => parts.headers.get(header::HOST).cloned(),
+    };
+    if parts.headers.get_all(header::HOST).iter().count() > 1 {
+        return fail(ProxyError::BadHost, active);
+    }
+    let host = match &host_value {
+        Some(v) => match v.to_str().ok().and_then(normalize_host) {
+            Some(h) => Some(h),
+            None => return fail(ProxyError::BadHost, active),
+        },
+        // HTTP/1.1 requires Host (RFC 9112 §3.2); HTTP/1.0 may omit it.
+        None if parts.version == Version::HTTP_11 => return fail(ProxyError::BadHost, active),
+        None => None,
+    };
+    let view = RequestView {
+        host: host.as_deref(),
+        path: parts.uri.path(),
+        method: &parts.method,
+        headers: &parts.headers,
+    };
+    let Some(route) = listener
+        .table
+        .find(&view)
+        .and_then(|i| listener.routes.get(i))
+    else {
+        return fail(ProxyError::NoRoute, active);
+    };
+
+    let upstream_index = match &route.target {
+        Target::Upstream(i) => *i,
+        Target::Split { split, upstreams } => {
+            let roll = with_rng(|rng| rng.next_u64());
+            upstreams
+                .get(split.pick(roll))
+                .copied()
+                .unwrap_or(usize::MAX)
+        }
+    };
+    let Some(upstream) = snapshot.upstreams.get(upstream_index) else {
+        return fail(ProxyError::UpstreamMissing, active);
+    };
+
+    let hash = upstream
+        .config()
+        .algorithm
+        .is_hashing()
+        .then(|| {
+            let key = upstream
+                .config()
+                .hash_key
+                .as_ref()
+                .unwrap_or(&shoal_core::HashKey::ClientIp);
+            request_key::hash(key, ctx.peer.ip(), &parts.uri, &parts.headers)
+        })
+        .flatten();
+
+    // The backend always gets an origin-form target: the (rewritten) path and the query.
+    let rewritten = route
+        .rewrite
+        .as_ref()
+        .and_then(|r| rewrite_path(r, parts.uri.path()));
+    let target = match (rewritten, parts.uri.query()) {
+        (Some(path), Some(q)) => Some(format!("{path}?{q}")),
+        (Some(path), None) => Some(path),
+        (None, _) if parts.uri.authority().is_some() => Some(
+            parts
+                .uri
+                .path_and_query()
+                .map_or_else(|| "/".to_string(), |pq| pq.as_str().to_string()),
+        ),
+        (None, _) => None,
+    };
+    if let Some(target) = target {
+        match target.parse::<Uri>() {
+            Ok(uri) => parts.uri = uri,
+            Err(_) => return fail(ProxyError::BadHost, active),
+        }
+    }
+
+    let te_trailers = strip_hop_by_hop(&mut parts.headers);
+    if te_trailers {
+        parts
+            .headers
+            .insert(header::TE, HeaderValue::from_static("trailers"));
+    }
+    if !parts.headers.contains_key(header::HOST) {
+        if let Some(v) = &host_value {
+            parts.headers.insert(header::HOST, v.clone());
+        }
+    }
+    add_forwarded(
+        &mut parts.headers,
+        &ctx.peer_value,
+        listener.config.x_forwarded_for,
+        host_value.as_ref(),
+    );
+    parts.headers.insert(X_REQUEST_ID, request_id.clone());
+    parts.version = Version::HTTP_11;
+
+    let result = forward::forward(ctx, upstream, parts, body, hash, active).await;
+    match result {
+        Ok(response) => response,
+        Err((error, active)) => {
+            if error.status() != StatusCode::NOT_FOUND {
+                tracing::debug!(request_id = ?request_id, error = ?error, "request failed");
+            }
+            fail(error, active)
+        }
+    }
+}

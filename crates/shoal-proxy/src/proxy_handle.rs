@@ -1,0 +1,149 @@
+//! Starting and stopping the data plane.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::thread::JoinHandle;
+
+use arc_swap::ArcSwap;
+use shoal_config::Config;
+use shoal_core::Shutdown;
+use shoal_upstream::UpstreamRegistry;
+
+use crate::listener::bind_reuseport;
+use crate::snapshot::Snapshot;
+use crate::worker::{self, WorkerSockets};
+
+/// Why the data plane could not start.
+#[derive(Debug, thiserror::Error)]
+pub enum StartError {
+    #[error("listeners.{listener}: cannot bind {addr}: {source}")]
+    Bind {
+        listener: String,
+        addr: SocketAddr,
+        source: std::io::Error,
+    },
+    #[error("cannot start worker thread: {0}")]
+    Thread(std::io::Error),
+}
+
+/// State every worker reads.
+#[derive(Debug)]
+pub(crate) struct Shared {
+    pub snapshot: ArcSwap<Snapshot>,
+    pub registry: UpstreamRegistry,
+    pub grace_period: std::time::Duration,
+}
+
+/// A running data plane: its bound addresses, and the way to reload or stop it.
+#[derive(Debug)]
+pub struct ProxyHandle {
+    addrs: Vec<(String, SocketAddr)>,
+    shared: Arc<Shared>,
+    shutdown: Shutdown,
+    threads: Vec<JoinHandle<()>>,
+}
+
+impl ProxyHandle {
+    /// Binds every listener (so a busy port fails here, before anything serves), then starts
+    /// `config.server.workers` worker threads.
+    pub fn start(config: &Config) -> Result<ProxyHandle, StartError> {
+        let workers = config.server.workers.max(1);
+        let registry = UpstreamRegistry::new(workers);
+        let snapshot = Snapshot::build(config, &registry);
+
+        let mut addrs = Vec::new();
+        // sockets[w] = the sockets worker w accepts on, one per listener.
+        let mut sockets: Vec<WorkerSockets> = (0..workers).map(|_| Vec::new()).collect();
+        for (index, listener) in config.listeners.iter().enumerate() {
+            let bound =
+                bind_reuseport(listener.bind, workers).map_err(|source| StartError::Bind {
+                    listener: listener.name.clone(),
+                    addr: listener.bind,
+                    source,
+                })?;
+            let local = bound
+                .first()
+                .and_then(|s| s.local_addr().ok())
+                .unwrap_or(listener.bind);
+            addrs.push((listener.name.clone(), local));
+            for (w, socket) in bound.into_iter().enumerate() {
+                sockets[w].push((index, listener.name.clone(), socket));
+            }
+        }
+
+        let shared = Arc::new(Shared {
+            snapshot: ArcSwap::from_pointee(snapshot),
+            registry,
+            grace_period: config.server.grace_period,
+        });
+        let shutdown = Shutdown::new().0;
+        let mut threads = Vec::with_capacity(workers);
+        for (id, sockets) in sockets.into_iter().enumerate() {
+            let shared = Arc::clone(&shared);
+            let signal = shutdown.signal();
+            let thread = std::thread::Builder::new()
+                .name(format!("shoal-worker-{id}"))
+                .spawn(move || worker::run(id, sockets, shared, signal))
+                .map_err(StartError::Thread)?;
+            threads.push(thread);
+        }
+        tracing::info!(workers, listeners = ?addrs, "proxy started");
+        Ok(ProxyHandle {
+            addrs,
+            shared,
+            shutdown,
+            threads,
+        })
+    }
+
+    /// The address listener `name` is bound to (its real port when the config said 0).
+    pub fn listener_addr(&self, name: &str) -> Option<SocketAddr> {
+        self.addrs.iter().find(|(n, _)| n == name).map(|(_, a)| *a)
+    }
+
+    /// Every listener with its bound address, in config order.
+    pub fn listener_addrs(&self) -> &[(String, SocketAddr)] {
+        &self.addrs
+    }
+
+    /// The snapshot serving now.
+    pub fn snapshot(&self) -> Arc<Snapshot> {
+        self.shared.snapshot.load_full()
+    }
+
+    /// Swaps in a new config's routes and upstreams. Requests under way finish with the
+    /// snapshot they started with; backends present in both keep their state. Listeners are
+    /// bound at start and are not changed by a reload.
+    pub fn reload(&self, config: &Config) {
+        let snapshot = Snapshot::build(config, &self.shared.registry);
+        self.shared.snapshot.store(Arc::new(snapshot));
+        let keep: Vec<_> = config.upstreams.iter().collect();
+        self.shared.registry.retain(&keep);
+    }
+
+    /// Asks the workers to stop: they stop accepting at once, let in-flight requests finish
+    /// for up to the grace period, then exit. Returns immediately; see [`ProxyHandle::join`].
+    pub fn shutdown(&self) {
+        self.shutdown.trigger();
+    }
+
+    /// Waits (blocking the calling thread) for every worker to exit.
+    pub fn join(mut self) {
+        for thread in self.threads.drain(..) {
+            let _ = thread.join();
+        }
+    }
+
+    /// Shuts down and waits without blocking an async caller's thread.
+    pub async fn stop(self) {
+        self.shutdown();
+        let _ = tokio::task::spawn_blocking(move || self.join()).await;
+    }
+}
+
+impl Drop for ProxyHandle {
+    fn drop(&mut self) {
+        // A handle dropped without `join` must not leave workers serving forever.
+        self.shutdown.trigger();
+    }
+}

@@ -1,0 +1,99 @@
+//! The compiled config now serving: route tables, resolved route targets and runtime
+//! upstreams. Immutable; a reload builds a new one and swaps it in whole, and a request keeps
+//! the snapshot it started with.
+
+use std::sync::Arc;
+
+use shoal_config::{Config, ListenerConfig, Rewrite, RouteTarget};
+use shoal_router::{RouteTable, Split};
+use shoal_upstream::{Upstream, UpstreamRegistry};
+
+#[derive(Debug)]
+pub struct Snapshot {
+    pub listeners: Vec<ListenerSnapshot>,
+    pub upstreams: Vec<Arc<Upstream>>,
+}
+
+#[derive(Debug)]
+pub struct ListenerSnapshot {
+    pub config: ListenerConfig,
+    pub table: RouteTable,
+    /// By route index (the position in the listener's `routes`).
+    pub routes: Vec<RouteEntry>,
+}
+
+#[derive(Debug)]
+pub struct RouteEntry {
+    /// How logs and error bodies name the route: `web.routes[2]`.
+    pub name: String,
+    pub target: Target,
+    pub rewrite: Option<Rewrite>,
+}
+
+/// A route's destination, with upstream names resolved to indices into
+/// [`Snapshot::upstreams`].
+#[derive(Debug)]
+pub enum Target {
+    Upstream(usize),
+    Split { split: Split, upstreams: Vec<usize> },
+}
+
+impl Snapshot {
+    /// Compiles a validated config. Upstream names were checked by validation; a name that
+    /// is still missing makes the route answer 503 rather than panic.
+    pub fn build(config: &Config, registry: &UpstreamRegistry) -> Snapshot {
+        let upstreams: Vec<Arc<Upstream>> = config
+            .upstreams
+            .iter()
+            .map(|u| Arc::new(registry.build(u)))
+            .collect();
+        let index_of = |name: &str| {
+            config
+                .upstreams
+                .iter()
+                .position(|u| u.name == name)
+                .unwrap_or(usize::MAX)
+        };
+        let listeners = config
+            .listeners
+            .iter()
+            .map(|l| ListenerSnapshot {
+                table: RouteTable::new(&l.routes),
+                routes: l
+                    .routes
+                    .iter()
+                    .map(|r| RouteEntry {
+                        name: format!("{}.routes[{}]", l.name, r.index),
+                        target: match &r.target {
+                            RouteTarget::Upstream(name) => Target::Upstream(index_of(name)),
+                            RouteTarget::Split(entries) => Target::Split {
+                                split: Split::new(entries),
+                                upstreams: entries.iter().map(|e| index_of(&e.upstream)).collect(),
+                            },
+                        },
+                        rewrite: r.rewrite.clone(),
+                    })
+                    .collect(),
+                config: l.clone(),
+            })
+            .collect();
+        Snapshot {
+            listeners,
+            upstreams,
+        }
+    }
+
+    /// The listener called `name`.
+    pub fn listener(&self, name: &str) -> Option<&ListenerSnapshot> {
+        self.listeners.iter().find(|l| l.config.name == name)
+    }
+
+    /// The listener at `index` if it still has that name, else found by name (listeners can
+    /// move in a reloaded file).
+    pub fn listener_at(&self, index: usize, name: &str) -> Option<&ListenerSnapshot> {
+        match self.listeners.get(index) {
+            Some(l) if l.config.name == name => Some(l),
+            _ => self.listener(name),
+        }
+    }
+}

@@ -1,0 +1,163 @@
+//! One worker: a thread running its own single-threaded event loop, accepting on its own
+//! socket of each listener and serving those connections start to finish. Nothing on the
+//! request path crosses threads, which is where a default multi-thread runtime spends its
+//! time (wake-ups and work stealing).
+
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+use shoal_core::ShutdownSignal;
+use tokio::net::TcpListener;
+use tokio::sync::Notify;
+
+use crate::http::connection::{serve_connection, ConnContext, HttpServer};
+use crate::proxy_handle::Shared;
+
+/// (listener index in the config, listener name, the socket this worker accepts on).
+pub(crate) type WorkerSockets = Vec<(usize, String, std::net::TcpListener)>;
+
+/// How long an accept loop pauses after the process ran out of file descriptors, so it does
+/// not spin while connections close and free some.
+const ACCEPT_ERROR_PAUSE: Duration = Duration::from_millis(50);
+
+/// Counts a worker's open client connections, so shutdown can wait for them.
+#[derive(Debug, Default)]
+pub(crate) struct ConnTracker {
+    open: AtomicUsize,
+    idle: Notify,
+}
+
+/// Holds one connection's place in its worker's count.
+pub(crate) struct ConnGuard(Arc<ConnTracker>);
+
+impl ConnTracker {
+    fn enter(self: &Arc<Self>) -> ConnGuard {
+        self.open.fetch_add(1, Ordering::Relaxed);
+        ConnGuard(Arc::clone(self))
+    }
+
+    async fn wait_idle(&self) {
+        loop {
+            let notified = self.idle.notified();
+            if self.open.load(Ordering::Acquire) == 0 {
+                return;
+            }
+            notified.await;
+        }
+    }
+}
+
+impl Drop for ConnGuard {
+    fn drop(&mut self) {
+        if self.0.open.fetch_sub(1, Ordering::AcqRel) == 1 {
+            self.0.idle.notify_waiters();
+        }
+    }
+}
+
+pub(crate) fn run(
+    id: usize,
+    sockets: WorkerSockets,
+    shared: Arc<Shared>,
+    shutdown: ShutdownSignal,
+) {
+    let runtime = match tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(e) => {
+            tracing::error!(worker = id, error = %e, "cannot start worker event loop");
+            return;
+        }
+    };
+    runtime.block_on(async move {
+        let tracker = Arc::new(ConnTracker::default());
+        let mut accepting = Vec::new();
+        for (index, name, socket) in sockets {
+            let listener = match TcpListener::from_std(socket) {
+                Ok(l) => l,
+                Err(e) => {
+                    tracing::error!(worker = id, listener = %name, error = %e, "cannot register listener");
+                    continue;
+                }
+            };
+            let max_header_bytes = shared
+                .snapshot
+                .load()
+                .listener_at(index, &name)
+                .map_or(65536, |l| l.config.max_header_bytes);
+            let ctx = AcceptContext {
+                worker: id,
+                listener_index: index,
+                listener_name: Arc::from(name.as_str()),
+                shared: Arc::clone(&shared),
+                server: Arc::new(HttpServer::new(max_header_bytes)),
+                tracker: Arc::clone(&tracker),
+            };
+            accepting.push(tokio::spawn(accept_loop(listener, ctx, shutdown.clone())));
+        }
+        let mut stop = shutdown.clone();
+        stop.recv().await;
+        for task in accepting {
+            let _ = task.await;
+        }
+        // Listeners are closed now; connections were told to finish their current request.
+        if tokio::time::timeout(shared.grace_period, tracker.wait_idle())
+            .await
+            .is_err()
+        {
+            tracing::warn!(
+                worker = id,
+                open = tracker.open.load(Ordering::Relaxed),
+                "grace period over, closing remaining connections"
+            );
+        }
+    });
+    // Dropping the runtime cancels whatever is left.
+}
+
+struct AcceptContext {
+    worker: usize,
+    listener_index: usize,
+    listener_name: Arc<str>,
+    shared: Arc<Shared>,
+    server: Arc<HttpServer>,
+    tracker: Arc<ConnTracker>,
+}
+
+async fn accept_loop(listener: TcpListener, ctx: AcceptContext, mut shutdown: ShutdownSignal) {
+    loop {
+        let accepted = tokio::select! {
+            biased;
+            _ = shutdown.recv() => break,
+            accepted = listener.accept() => accepted,
+        };
+        match accepted {
+            Ok((stream, peer)) => {
+                let _ = stream.set_nodelay(true);
+                let conn = ConnContext {
+                    worker: ctx.worker,
+                    peer,
+                    peer_value: crate::http::peer_value(peer.ip()),
+                    listener_index: ctx.listener_index,
+                    listener_name: Arc::clone(&ctx.listener_name),
+                    shared: Arc::clone(&ctx.shared),
+                };
+                let guard = ctx.tracker.enter();
+                let server = Arc::clone(&ctx.server);
+                let shutdown = shutdown.clone();
+                tokio::spawn(async move {
+                    serve_connection(&server, stream, conn, shutdown).await;
+                    drop(guard);
+                });
+            }
+            Err(e) => {
+                // EMFILE/ENFILE and friends: the listener stays open; wait for descriptors.
+                tracing::warn!(listener = %ctx.listener_name, error = %e, "accept failed");
+                tokio::time::sleep(ACCEPT_ERROR_PAUSE).await;
+            }
+        }
+    }
+}

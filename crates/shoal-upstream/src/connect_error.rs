@@ -1,0 +1,15 @@
+use std::io;
+use std::net::SocketAddr;
+use std::time::Duration;
+
+/// Why a connection to a backend could not be made. Every variant means no byte of the
+/// request was sent, so the request may always go to another backend.
+#[derive(Debug, thiserror::Error)]
+pub enum ConnectError {
+    #[error("connection to {0} refused")]
+    Refused(SocketAddr),
+    #[error("connection to {0} timed out after {1:?}")]
+    Timeout(SocketAddr, Duration),
+    #[error("connection to {0} failed: {1}")]
+    Io(SocketAddr, io::Error),
+}

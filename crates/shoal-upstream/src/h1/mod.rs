@@ -1,0 +1,15 @@
+//! shoal's own HTTP/1.1 client side: one backend connection, driven inline by the request
+//! that uses it — no connection task, no channel, no wake-up between two tasks per request
+//! (what a general-purpose client such as hyper's costs on every exchange). Parsing is strict:
+//! the backend is untrusted too (reliability.md §2.4).
+
+mod backend_conn;
+mod chunked;
+mod encode;
+mod response_body;
+mod response_head;
+
+pub use backend_conn::{BackendConn, ExchangeError};
+pub use chunked::{ChunkedDecoder, ChunkedError, Piece};
+pub use response_body::{Release, ResponseBody};
+pub use response_head::{parse_head, Framing, HeadError, ResponseHead, MAX_HEAD_BYTES};

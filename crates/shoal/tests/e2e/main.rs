@@ -1,0 +1,18 @@
+//! shoal end to end: the real proxy on real sockets (`127.0.0.1:0`), fake backends that are
+//! real HTTP servers, and the real binary for the CLI. One module per feature.
+//!
+//! Rules kept throughout: no fixed ports, no sleeps used as synchronisation (bounded
+//! `eventually` or explicit signals instead), every loop bounded, distribution checks with
+//! tolerances derived from the sample size, no shared global state between tests.
+
+mod balancing;
+mod cli;
+mod errors;
+mod h2;
+mod headers;
+mod hostile;
+mod pooling;
+mod retries;
+mod routing;
+mod shutdown;
+mod support;
