@@ -204,7 +204,22 @@ fn build_table(spec: &BalancerSpec, cfg: &[u32], m: u64) -> Vec<u32> {
     let max_weight = perms.iter().map(|p| p.weight).max().unwrap_or(1);
 
     let mut table = vec![EMPTY; m as usize];
-    // (turn, position in key order): pops in exactly the paper's/Envoy's nested-loop order.
+    if perms.iter().all(|p| p.weight == max_weight) {
+        // Equal weights: everyone claims every turn, the paper's plain round robin.
+        let mut filled = 0u64;
+        'fill: loop {
+            for p in perms.iter_mut() {
+                claim(p, &mut table, m);
+                filled += 1;
+                if filled >= m {
+                    break 'fill;
+                }
+            }
+        }
+        return table;
+    }
+    // (turn, position in key order): pops in exactly the paper's/Envoy's nested-loop order,
+    // without visiting every light backend on every turn.
     let mut turns: BinaryHeap<Reverse<(u64, usize)>> = (0..n).map(|k| Reverse((1, k))).collect();
     let mut filled = 0u64;
     while filled < m {
@@ -215,23 +230,33 @@ fn build_table(spec: &BalancerSpec, cfg: &[u32], m: u64) -> Vec<u32> {
             break;
         };
         p.target += max_weight;
-        // The permutation visits every slot (skip < M, M prime), and one is still empty.
-        loop {
-            let slot = p.next_slot as usize;
-            p.next_slot = (p.next_slot + p.skip) % m;
-            if let Some(s) = table.get_mut(slot) {
-                if *s == EMPTY {
-                    *s = p.index;
-                    break;
-                }
-            }
-        }
+        claim(p, &mut table, m);
         filled += 1;
         // Next turn t with t·w ≥ target, and never twice in one turn.
         let next = p.target.div_ceil(p.weight).max(turn + 1);
         turns.push(Reverse((next, k)));
     }
     table
+}
+
+/// Gives `p` its next preferred empty slot. Terminates: the permutation visits every slot
+/// (skip < M, M prime) and the caller only asks while one is still empty.
+#[inline]
+fn claim(p: &mut Permutation, table: &mut [u32], m: u64) {
+    loop {
+        let slot = p.next_slot as usize;
+        // (slot + skip) mod M without a division: both are below M.
+        p.next_slot += p.skip;
+        if p.next_slot >= m {
+            p.next_slot -= m;
+        }
+        if let Some(s) = table.get_mut(slot) {
+            if *s == EMPTY {
+                *s = p.index;
+                return;
+            }
+        }
+    }
 }
 
 #[cfg(test)]
@@ -276,6 +301,19 @@ mod tests {
         let mut c = counts(&t, 3);
         c.sort_unstable();
         assert_eq!(c, vec![4, 4, 5]);
+    }
+
+    #[test]
+    fn equal_weight_fast_path_matches_the_weighted_schedule() {
+        // Weights 2,2,2 take the heap path's turn logic only if they differ; compare the
+        // fast path against the heap path by making one weight differ by nothing observable:
+        // scaling all weights keeps every table identical.
+        let a = maglev(&[1, 1, 1, 1], 65_537);
+        let b = maglev(&[3, 3, 3, 3], 65_537);
+        assert_eq!(a.table(), b.table());
+        // And a heap-built table with one light backend still fills every slot.
+        let c = maglev(&[4, 4, 4, 1], 65_537);
+        assert!(c.table().iter().all(|&i| i < 4));
     }
 
     #[test]

@@ -69,7 +69,11 @@ impl BackendState {
             in_flight: AtomicU32::new(0),
             requests: AtomicU64::new(0),
             failures: AtomicU64::new(0),
-            ewma: Mutex::new(PeakEwma::new(DEFAULT_RTT_NS, EWMA_DECAY_NS)),
+            ewma: Mutex::new(PeakEwma::starting_at(
+                DEFAULT_RTT_NS,
+                EWMA_DECAY_NS,
+                now_ns(),
+            )),
             idle: (0..workers.max(1))
                 .map(|_| Mutex::new(Vec::new()))
                 .collect(),

@@ -16,16 +16,19 @@
 use std::future::Future;
 use std::io;
 use std::pin::Pin;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 use std::task::{Context, Poll};
 use std::time::Duration;
 
+use futures_util::task::AtomicWaker;
+use http::StatusCode;
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::net::TcpStream;
 use tokio::time::{Instant, Sleep};
 
-const RESPONSE_408: &[u8] = b"HTTP/1.1 408 Request Timeout\r\ncontent-type: text/plain\r\ncontent-length: 51\r\nconnection: close\r\n\r\n408 Request Timeout: request head not received in time\n";
+use super::error_response::raw_response;
+
 const H2_PREFACE: &[u8] = b"PRI * HTTP/2.0";
 
 /// Requests started and finished on one connection, shared by the socket wrapper and the
@@ -34,10 +37,18 @@ const H2_PREFACE: &[u8] = b"PRI * HTTP/2.0";
 pub(crate) struct ConnActivity {
     started: AtomicU64,
     finished: AtomicU64,
+    /// The socket's reader, parked while a request was under way: when the request ends it
+    /// must run again to start the idle clock (hyper will not poll an idle read by itself).
+    reader: AtomicWaker,
+    /// Set when hyper handed a request over; cleared when bytes of a new request arrive. A
+    /// response written while it is clear is hyper's own answer to a head it could not
+    /// parse.
+    handed_over: AtomicBool,
 }
 
 impl ConnActivity {
     pub(crate) fn start(self: &Arc<Self>) -> RequestActive {
+        self.handed_over.store(true, Ordering::Relaxed);
         self.started.fetch_add(1, Ordering::Relaxed);
         RequestActive(Arc::clone(self))
     }
@@ -50,6 +61,7 @@ pub(crate) struct RequestActive(Arc<ConnActivity>);
 impl Drop for RequestActive {
     fn drop(&mut self) {
         self.0.finished.fetch_add(1, Ordering::Relaxed);
+        self.0.reader.wake();
     }
 }
 
@@ -116,6 +128,7 @@ impl ClientIo {
             Protocol::Http2 => self.timer = Timer::Off,
             _ if started != finished => {}
             _ => {
+                self.activity.handed_over.store(false, Ordering::Relaxed);
                 if !matches!(self.timer, Timer::Head(s) if s == started) {
                     self.arm(Timer::Head(started), self.header_timeout);
                 }
@@ -126,10 +139,13 @@ impl ClientIo {
 
     /// No bytes now: decide which clock runs, and whether it ran out.
     fn on_pending(&mut self, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        // Registered before the counters are read, so a request ending in between still
+        // wakes us.
+        self.activity.reader.register(cx.waker());
         let started = self.activity.started.load(Ordering::Relaxed);
         let finished = self.activity.finished.load(Ordering::Relaxed);
         if started != finished {
-            // A request is under way: its own timeouts apply, not ours.
+            // A request is under way: its own timeouts apply, not ours; its end wakes us.
             self.timer = Timer::Off;
             return Poll::Pending;
         }
@@ -153,10 +169,25 @@ impl ClientIo {
             // Best effort: the reply is tiny and the socket's buffer is empty after a read
             // wait, so one write almost always takes it all; if not, the client still sees
             // the close.
-            let _ = Pin::new(&mut self.inner).poll_write(cx, RESPONSE_408);
+            let _ = Pin::new(&mut self.inner)
+                .poll_write(cx, &raw_response(StatusCode::REQUEST_TIMEOUT));
         }
         // Reading end-of-stream makes hyper close the connection.
         Poll::Ready(Ok(()))
+    }
+}
+
+impl ClientIo {
+    /// The status of a response hyper writes on its own (no request was handed over since
+    /// the last bytes arrived): its answer to an unparseable head, which shoal replaces
+    /// with a body naming the cause and a request id, like every other error.
+    fn hyper_error_status(&self, buf: &[u8]) -> Option<StatusCode> {
+        if self.protocol != Protocol::Http1 || self.activity.handed_over.load(Ordering::Relaxed) {
+            return None;
+        }
+        let code = buf.strip_prefix(b"HTTP/1.1 ")?.get(..3)?;
+        let status = StatusCode::from_bytes(code).ok()?;
+        (status.is_client_error() || status.is_server_error()).then_some(status)
     }
 }
 
@@ -203,6 +234,12 @@ impl AsyncWrite for ClientIo {
         if this.timed_out {
             return Poll::Ready(Err(io::ErrorKind::BrokenPipe.into()));
         }
+        if let Some(status) = this.hyper_error_status(buf) {
+            // Same best effort as the 408; hyper closes the connection after its error.
+            let _ = Pin::new(&mut this.inner).poll_write(cx, &raw_response(status));
+            this.timed_out = true;
+            return Poll::Ready(Ok(buf.len()));
+        }
         Pin::new(&mut this.inner).poll_write(cx, buf)
     }
 
@@ -214,6 +251,13 @@ impl AsyncWrite for ClientIo {
         let this = self.get_mut();
         if this.timed_out {
             return Poll::Ready(Err(io::ErrorKind::BrokenPipe.into()));
+        }
+        if let Some(first) = bufs.iter().find(|b| !b.is_empty()) {
+            if let Some(status) = this.hyper_error_status(first) {
+                let _ = Pin::new(&mut this.inner).poll_write(cx, &raw_response(status));
+                this.timed_out = true;
+                return Poll::Ready(Ok(bufs.iter().map(|b| b.len()).sum()));
+            }
         }
         Pin::new(&mut this.inner).poll_write_vectored(cx, bufs)
     }

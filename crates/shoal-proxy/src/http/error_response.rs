@@ -14,6 +14,12 @@ use super::client_io::RequestActive;
 pub(crate) enum ProxyError {
     /// The Host (or authority) is not a valid host name.
     BadHost,
+    /// A request a backend could misread (framing, target form).
+    BadRequest(&'static str),
+    /// A method shoal does not proxy.
+    MethodNotAllowed(&'static str),
+    /// A request feature shoal does not implement.
+    NotImplemented(&'static str),
     /// No route of the listener matches.
     NoRoute,
     /// The route names an upstream the snapshot does not have.
@@ -38,7 +44,11 @@ pub(crate) enum ProxyError {
 impl ProxyError {
     pub(crate) fn status(&self) -> StatusCode {
         match self {
-            ProxyError::BadHost | ProxyError::ClientBody(_) => StatusCode::BAD_REQUEST,
+            ProxyError::BadHost | ProxyError::BadRequest(_) | ProxyError::ClientBody(_) => {
+                StatusCode::BAD_REQUEST
+            }
+            ProxyError::MethodNotAllowed(_) => StatusCode::METHOD_NOT_ALLOWED,
+            ProxyError::NotImplemented(_) => StatusCode::NOT_IMPLEMENTED,
             ProxyError::NoRoute => StatusCode::NOT_FOUND,
             ProxyError::UpstreamMissing | ProxyError::NoBackend { .. } => {
                 StatusCode::SERVICE_UNAVAILABLE
@@ -54,6 +64,9 @@ impl ProxyError {
     fn cause(&self) -> String {
         match self {
             ProxyError::BadHost => "invalid Host header".to_string(),
+            ProxyError::BadRequest(why)
+            | ProxyError::MethodNotAllowed(why)
+            | ProxyError::NotImplemented(why) => (*why).to_string(),
             ProxyError::NoRoute => "no route matches this request".to_string(),
             ProxyError::UpstreamMissing => "the route's upstream is not configured".to_string(),
             ProxyError::NoBackend { upstream } => {
@@ -81,13 +94,7 @@ impl ProxyError {
         active: RequestActive,
     ) -> Response<ProxyBody> {
         let status = self.status();
-        let body = format!(
-            "{} {}: {}\nrequest id: {}\n",
-            status.as_u16(),
-            status.canonical_reason().unwrap_or(""),
-            self.cause(),
-            String::from_utf8_lossy(request_id.as_bytes()),
-        );
+        let body = error_body(status, &self.cause(), request_id);
         let mut response = Response::new(ProxyBody::text(body, Some(active)));
         *response.status_mut() = status;
         let headers = response.headers_mut();
@@ -96,9 +103,54 @@ impl ProxyError {
             HeaderValue::from_static("text/plain; charset=utf-8"),
         );
         headers.insert("x-request-id", request_id.clone());
-        if status == StatusCode::BAD_REQUEST {
+        if status == StatusCode::METHOD_NOT_ALLOWED {
+            headers.insert(
+                header::ALLOW,
+                HeaderValue::from_static("GET, HEAD, POST, PUT, PATCH, DELETE, OPTIONS, TRACE"),
+            );
+        }
+        if matches!(
+            status,
+            StatusCode::BAD_REQUEST | StatusCode::METHOD_NOT_ALLOWED | StatusCode::NOT_IMPLEMENTED
+        ) {
             headers.insert(header::CONNECTION, HeaderValue::from_static("close"));
         }
         response
     }
+}
+
+/// The body of every error shoal answers itself.
+fn error_body(status: StatusCode, cause: &str, request_id: &HeaderValue) -> String {
+    format!(
+        "{} {}: {}\nrequest id: {}\n",
+        status.as_u16(),
+        status.canonical_reason().unwrap_or(""),
+        cause,
+        String::from_utf8_lossy(request_id.as_bytes()),
+    )
+}
+
+/// A complete HTTP/1.1 error response as bytes, for answers written straight to a client
+/// socket before any request exists: the 408 of a head that never completed, and the
+/// replacements of hyper's own empty 400/414/431 for heads it could not parse. The
+/// connection always closes after it.
+pub(crate) fn raw_response(status: StatusCode) -> Vec<u8> {
+    let cause = match status {
+        StatusCode::REQUEST_TIMEOUT => "request head not received in time",
+        StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE => "request header section too large",
+        StatusCode::URI_TOO_LONG => "request target too long",
+        StatusCode::NOT_IMPLEMENTED => "not implemented",
+        StatusCode::HTTP_VERSION_NOT_SUPPORTED => "HTTP version not supported",
+        _ => "malformed request",
+    };
+    let id = super::request_id::generate();
+    let body = error_body(status, cause, &id);
+    format!(
+        "HTTP/1.1 {} {}\r\ncontent-type: text/plain; charset=utf-8\r\ncontent-length: {}\r\nx-request-id: {}\r\nconnection: close\r\n\r\n{body}",
+        status.as_u16(),
+        status.canonical_reason().unwrap_or(""),
+        body.len(),
+        String::from_utf8_lossy(id.as_bytes()),
+    )
+    .into_bytes()
 }

@@ -134,7 +134,9 @@ pub(crate) async fn forward(
                 break;
             }
         };
-        backend.record_failure();
+        if !matches!(error, ExchangeError::ClientBody(_)) {
+            backend.record_failure();
+        }
         tracing::debug!(backend = %backend.addr(), %error, reused = pooled.reused, "exchange failed");
         let again = match error {
             // Nothing reached the backend: the body is intact, any method may go on.

@@ -9,5 +9,6 @@ mod headers;
 
 pub(crate) use headers::peer_value;
 mod pipeline;
+mod request_check;
 mod request_id;
 mod request_key;

@@ -23,6 +23,7 @@ use super::connection::ConnContext;
 use super::error_response::ProxyError;
 use super::forward;
 use super::headers::{add_forwarded, strip_hop_by_hop, X_REQUEST_ID};
+use super::request_check;
 use super::request_id;
 use super::request_key;
 use crate::snapshot::Target;
@@ -59,9 +60,14 @@ pub(crate) async fn handle(
     let Some(listener) = snapshot.listener_at(ctx.listener_index, &ctx.listener_name) else {
         return fail(ProxyError::NoRoute, active);
     };
+    if let Err(e) = request_check::check(&parts) {
+        return fail(e, active);
+    }
+    request_check::drop_underscored(&mut parts.headers);
 
     // The authority of an absolute-form target wins over Host (RFC 9112 §3.2.2); HTTP/2
     // requests carry theirs in `:authority`.
+    let absolute_form = parts.uri.authority().is_some();
     let host_value = match parts.uri.authority() {
         Some(authority) => HeaderValue::from_str(authority.as_str()).ok(),
         None => parts.headers.get(header::HOST).cloned(),
@@ -128,7 +134,7 @@ pub(crate) async fn handle(
     let target = match (rewritten, parts.uri.query()) {
         (Some(path), Some(q)) => Some(format!("{path}?{q}")),
         (Some(path), None) => Some(path),
-        (None, _) if parts.uri.authority().is_some() => Some(
+        (None, _) if absolute_form => Some(
             parts
                 .uri
                 .path_and_query()
@@ -149,8 +155,10 @@ pub(crate) async fn handle(
             .headers
             .insert(header::TE, HeaderValue::from_static("trailers"));
     }
-    if !parts.headers.contains_key(header::HOST) {
-        if let Some(v) = &host_value {
+    // An absolute-form target's authority replaces Host (RFC 9112 §3.2.2); HTTP/2 requests
+    // carry it only as `:authority`.
+    if let Some(v) = &host_value {
+        if absolute_form || !parts.headers.contains_key(header::HOST) {
             parts.headers.insert(header::HOST, v.clone());
         }
     }

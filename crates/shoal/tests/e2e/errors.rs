@@ -239,7 +239,6 @@ async fn half_a_request_head_gets_408_then_close() {
 }
 
 #[tokio::test]
-#[ignore = "BUG: client_io.rs RESPONSE_408 says content-length: 51, its body is 55 bytes"]
 async fn response_408_is_framed_exactly() {
     let (proxy, _backend) = with_listener("header_read_timeout = \"300ms\"").await;
     let outcome = raw_exchange(
@@ -262,9 +261,9 @@ async fn response_408_is_framed_exactly() {
         body.len(),
         "content-length must match the body sent: {body:?}"
     );
-    assert_eq!(
-        body,
-        "408 Request Timeout: request head not received in time\n"
+    assert!(
+        body.starts_with("408 Request Timeout: request head not received in time\nrequest id: "),
+        "unexpected 408 body: {body:?}"
     );
 }
 
@@ -366,7 +365,6 @@ async fn max_header_bytes_at_its_minimum_is_enforced() {
 }
 
 #[tokio::test]
-#[ignore = "BUG: 431 (from hyper) and 408 (client_io.rs) bodies carry no request id (DESIGN.md §1.6)"]
 async fn protocol_level_errors_carry_a_body_with_the_request_id() {
     let (proxy, _backend) = with_listener("header_read_timeout = \"300ms\"").await;
     let big = "v".repeat(80_000);
@@ -396,7 +394,6 @@ async fn protocol_level_errors_carry_a_body_with_the_request_id() {
 }
 
 #[tokio::test]
-#[ignore = "BUG: idle_timeout never fires after a request (client_io.rs on_pending arms no timer while a request is active; nothing wakes the read side when it ends)"]
 async fn idle_keep_alive_connection_is_closed_after_idle_timeout() {
     let (proxy, backend) = with_listener("idle_timeout = \"300ms\"").await;
     let mut conn = RawConn::connect(proxy.addr()).await;
