@@ -188,7 +188,7 @@ fn build_table(spec: &BalancerSpec, cfg: &[u32], m: u64) -> Vec<u32> {
             .cmp(&spec.backends[b].key)
             .then(a.cmp(&b))
     });
-    let mut perms: Vec<Permutation> = order
+    let perms: Vec<Permutation> = order
         .iter()
         .map(|&i| {
             let key = spec.backends[i].key.as_bytes();
@@ -203,24 +203,39 @@ fn build_table(spec: &BalancerSpec, cfg: &[u32], m: u64) -> Vec<u32> {
         .collect();
     let max_weight = perms.iter().map(|p| p.weight).max().unwrap_or(1);
 
-    let mut table = vec![EMPTY; m as usize];
     if perms.iter().all(|p| p.weight == max_weight) {
-        // Equal weights: everyone claims every turn, the paper's plain round robin.
-        let mut filled = 0u64;
-        'fill: loop {
-            for p in perms.iter_mut() {
-                claim(p, &mut table, m);
-                filled += 1;
-                if filled >= m {
-                    break 'fill;
-                }
-            }
-        }
+        fill_round_robin(perms, m)
+    } else {
+        fill_by_turns(perms, m, max_weight)
+    }
+}
+
+/// Equal weights: everyone claims every turn, the paper's plain round robin.
+fn fill_round_robin(mut perms: Vec<Permutation>, m: u64) -> Vec<u32> {
+    let mut table = vec![EMPTY; m as usize];
+    if perms.is_empty() {
         return table;
     }
-    // (turn, position in key order): pops in exactly the paper's/Envoy's nested-loop order,
-    // without visiting every light backend on every turn.
-    let mut turns: BinaryHeap<Reverse<(u64, usize)>> = (0..n).map(|k| Reverse((1, k))).collect();
+    let mut filled = 0u64;
+    while filled < m {
+        for p in perms.iter_mut() {
+            claim(p, &mut table, m);
+            filled += 1;
+            if filled >= m {
+                break;
+            }
+        }
+    }
+    table
+}
+
+/// Weighted turns (Envoy): a backend claims in turn `t` when `t·w ≥ target`. A heap of
+/// (turn, position in key order) pops in exactly the nested-loop order without visiting every
+/// light backend on every turn.
+fn fill_by_turns(mut perms: Vec<Permutation>, m: u64, max_weight: u64) -> Vec<u32> {
+    let mut table = vec![EMPTY; m as usize];
+    let mut turns: BinaryHeap<Reverse<(u64, usize)>> =
+        (0..perms.len()).map(|k| Reverse((1, k))).collect();
     let mut filled = 0u64;
     while filled < m {
         let Some(Reverse((turn, k))) = turns.pop() else {
@@ -304,16 +319,24 @@ mod tests {
     }
 
     #[test]
-    fn equal_weight_fast_path_matches_the_weighted_schedule() {
-        // Weights 2,2,2 take the heap path's turn logic only if they differ; compare the
-        // fast path against the heap path by making one weight differ by nothing observable:
-        // scaling all weights keeps every table identical.
-        let a = maglev(&[1, 1, 1, 1], 65_537);
-        let b = maglev(&[3, 3, 3, 3], 65_537);
-        assert_eq!(a.table(), b.table());
-        // And a heap-built table with one light backend still fills every slot.
-        let c = maglev(&[4, 4, 4, 1], 65_537);
-        assert!(c.table().iter().all(|&i| i < 4));
+    fn equal_weight_fast_path_matches_the_weighted_turns() {
+        let perms = |n: u32, m: u64| -> Vec<Permutation> {
+            (0..n)
+                .map(|i| {
+                    let key = format!("10.0.0.{i}:80");
+                    Permutation {
+                        index: i,
+                        next_slot: hash_bytes(key.as_bytes()) % m,
+                        skip: hash_bytes_with_seed(key.as_bytes(), MAGLEV_SKIP_SEED) % (m - 1) + 1,
+                        weight: 3,
+                        target: 0,
+                    }
+                })
+                .collect()
+        };
+        for (n, m) in [(1, 7), (3, 13), (10, 65_537), (20, 7)] {
+            assert_eq!(fill_round_robin(perms(n, m), m), fill_by_turns(perms(n, m), m, 3));
+        }
     }
 
     #[test]
