@@ -96,6 +96,35 @@ impl Best {
         base: usize,
         max_weight: u64,
     ) -> Option<usize> {
+        // Four at a time, branch-free: almost every block is rejected by the in-flight
+        // bound alone, and only a block holding a possible winner is looked at closely.
+        let mut blocks = cfg.chunks_exact(4);
+        let mut at = base;
+        for block in &mut blocks {
+            let limit = self.limit;
+            let maybe = (u64::from(view.in_flight(at)) < limit)
+                | (u64::from(view.in_flight(at + 1)) < limit)
+                | (u64::from(view.in_flight(at + 2)) < limit)
+                | (u64::from(view.in_flight(at + 3)) < limit);
+            if maybe {
+                if let Some(i) = self.scan_each(view, block, at, max_weight) {
+                    return Some(i);
+                }
+            }
+            at += 4;
+        }
+        self.scan_each(view, blocks.remainder(), at, max_weight)
+    }
+
+    /// [`Best::scan`] one backend at a time.
+    #[inline]
+    fn scan_each<L: Loads + ?Sized>(
+        &mut self,
+        view: &BackendView<'_, L>,
+        cfg: &[u32],
+        base: usize,
+        max_weight: u64,
+    ) -> Option<usize> {
         for (k, &c) in cfg.iter().enumerate() {
             let i = base + k;
             let f = u64::from(view.in_flight(i));

@@ -32,7 +32,12 @@
 //!   [`Balancer::new`], randomness comes from the caller's per-worker [`Rng`].
 //! - Hash tables are built from the backends sorted by key, so every shoal instance builds the
 //!   same ring and the same Maglev table from the same backend set; see [`RingHash`] and
-//!   [`Maglev`] for the exact, golden-tested formats.
+//!   [`Maglev`] for the exact, golden-tested formats. Request hashes should come from
+//!   [`hash_bytes`] so they spread over the same 64-bit space as the ring points.
+//! - A retry "on another backend" picks through [`Excluding`] (or any `Loads` that reports the
+//!   tried backends as ineligible): hashing algorithms then move to the key's next choice.
+//!
+//! Benchmarks and the numbers behind the design choices: `BENCH.md` beside this crate.
 
 mod backend_view;
 mod balancer;

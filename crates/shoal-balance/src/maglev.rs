@@ -23,7 +23,7 @@ use std::cmp::Reverse;
 use std::collections::BinaryHeap;
 
 use crate::backend_view::BackendView;
-use crate::bounded_load::{BoundedLoad, Caps};
+use crate::bounded_load::BoundedLoad;
 use crate::{
     hash_bytes, hash_bytes_with_seed, BalancerSpec, Loads, Rng, RoundRobin, DEFAULT_TABLE_SIZE,
     MAX_TABLE_SIZE,
@@ -95,7 +95,7 @@ impl Maglev {
         Maglev {
             table: build_table(spec, &cfg, m),
             rr: RoundRobin::from_weights(cfg.clone()),
-            bound: BoundedLoad::from_factor(spec.hash_balance_factor),
+            bound: BoundedLoad::new(spec.hash_balance_factor, &cfg),
             cfg,
         }
     }
@@ -132,11 +132,11 @@ impl Maglev {
         }
         let slot = (h % m) as usize;
         let found = match self.bound {
-            None => self.probe(slot, &view, None),
+            None => self.probe(slot, &view, |_, _| true),
             Some(bound) => {
-                let caps = bound.caps(&view, &self.cfg)?;
-                self.probe(slot, &view, Some(&caps))
-                    .or_else(|| self.probe(slot, &view, None))
+                let mut admission = bound.admission(&view, &self.cfg);
+                self.probe(slot, &view, |i, w| admission.admits(i, w))
+                    .or_else(|| self.probe(slot, &view, |_, _| true))
             }
         };
         // A pickable backend with no table entries (more backends than slots) can only be
@@ -148,16 +148,17 @@ impl Maglev {
         })
     }
 
-    /// First acceptable backend probing `slot`, `slot + 1`, … around the table once.
+    /// First backend probing `slot`, `slot + 1`, … around the table once that is pickable
+    /// and that `admit(index, weight)` accepts.
     fn probe<L: Loads + ?Sized>(
         &self,
         slot: usize,
         view: &BackendView<'_, L>,
-        caps: Option<&Caps>,
+        mut admit: impl FnMut(usize, u32) -> bool,
     ) -> Option<usize> {
         let len = self.table.len();
         for step in 0..len {
-            if step == CHECK_AFTER && caps.is_none() && !view.any_pickable() {
+            if step == CHECK_AFTER && !view.any_pickable() {
                 return None;
             }
             let k = if slot + step >= len {
@@ -167,7 +168,7 @@ impl Maglev {
             };
             let i = self.table.get(k).map_or(usize::MAX, |&i| i as usize);
             let w = view.weight(i);
-            if w > 0 && caps.is_none_or(|c| c.admits(view.in_flight(i), w)) {
+            if w > 0 && admit(i, w) {
                 return Some(i);
             }
         }
@@ -335,7 +336,10 @@ mod tests {
                 .collect()
         };
         for (n, m) in [(1, 7), (3, 13), (10, 65_537), (20, 7)] {
-            assert_eq!(fill_round_robin(perms(n, m), m), fill_by_turns(perms(n, m), m, 3));
+            assert_eq!(
+                fill_round_robin(perms(n, m), m),
+                fill_by_turns(perms(n, m), m, 3)
+            );
         }
     }
 

@@ -16,7 +16,7 @@
 //! go round robin.
 
 use crate::backend_view::BackendView;
-use crate::bounded_load::{BoundedLoad, Caps};
+use crate::bounded_load::BoundedLoad;
 use crate::{hash_bytes, BalancerSpec, Loads, Rng, RoundRobin};
 
 /// Most points a ring may hold (about 25 MB); bigger rings are scaled down.
@@ -40,16 +40,21 @@ pub struct RingHash {
 impl RingHash {
     /// Builds the ring (O(P log P) for P points; off the request path).
     pub fn new(spec: &BalancerSpec) -> RingHash {
+        RingHash::with_max_points(spec, MAX_RING_POINTS)
+    }
+
+    /// [`RingHash::new`] with another cap on the number of points (tests use a small one).
+    pub(crate) fn with_max_points(spec: &BalancerSpec, max_points: u64) -> RingHash {
         let cfg = spec.configured_weights();
         let vnodes = u64::from(spec.virtual_nodes.max(1));
-        let wanted: u64 = cfg.iter().map(|&w| vnodes * u64::from(w)).sum();
+        // u128: many backends with huge weights × vnodes would overflow u64.
+        let wanted: u128 = cfg.iter().map(|&w| u128::from(vnodes * u64::from(w))).sum();
         let per_backend: Vec<u64> = cfg
             .iter()
             .map(|&w| {
                 let p = vnodes * u64::from(w);
-                if wanted > MAX_RING_POINTS {
-                    ((u128::from(p) * u128::from(MAX_RING_POINTS) / u128::from(wanted)) as u64)
-                        .max(1)
+                if wanted > u128::from(max_points) {
+                    ((u128::from(p) * u128::from(max_points) / wanted) as u64).max(1)
                 } else {
                     p
                 }
@@ -86,7 +91,7 @@ impl RingHash {
             hashes: points.iter().map(|p| p.0).collect(),
             owners: points.iter().map(|p| p.2).collect(),
             rr: RoundRobin::from_weights(cfg.clone()),
-            bound: BoundedLoad::from_factor(spec.hash_balance_factor),
+            bound: BoundedLoad::new(spec.hash_balance_factor, &cfg),
             cfg,
         }
     }
@@ -118,13 +123,13 @@ impl RingHash {
         };
         let start = self.first_point(h);
         match self.bound {
-            None => self.walk(start, &view, None),
+            None => self.walk(start, &view, |_, _| true),
             Some(bound) => {
-                let caps = bound.caps(&view, &self.cfg)?;
-                // The cap always leaves room somewhere; the plain walk is a belt-and-braces
+                let mut admission = bound.admission(&view, &self.cfg);
+                // The caps always leave room somewhere; the plain walk is a belt-and-braces
                 // fallback so a float corner case can never turn into a 503.
-                self.walk(start, &view, Some(&caps))
-                    .or_else(|| self.walk(start, &view, None))
+                self.walk(start, &view, |i, w| admission.admits(i, w))
+                    .or_else(|| self.walk(start, &view, |_, _| true))
             }
         }
     }
@@ -140,16 +145,17 @@ impl RingHash {
         }
     }
 
-    /// First acceptable owner clockwise from point `start`.
+    /// First owner clockwise from point `start` that is pickable and that `admit(index,
+    /// weight)` accepts.
     fn walk<L: Loads + ?Sized>(
         &self,
         start: usize,
         view: &BackendView<'_, L>,
-        caps: Option<&Caps>,
+        mut admit: impl FnMut(usize, u32) -> bool,
     ) -> Option<usize> {
         let len = self.owners.len();
         for step in 0..len {
-            if step == CHECK_AFTER && caps.is_none() && !view.any_pickable() {
+            if step == CHECK_AFTER && !view.any_pickable() {
                 return None;
             }
             let k = if start + step >= len {
@@ -159,7 +165,7 @@ impl RingHash {
             };
             let i = self.owners.get(k).map_or(usize::MAX, |&o| o as usize);
             let w = view.weight(i);
-            if w > 0 && caps.is_none_or(|c| c.admits(view.in_flight(i), w)) {
+            if w > 0 && admit(i, w) {
                 return Some(i);
             }
         }
@@ -229,10 +235,12 @@ mod tests {
         let r = RingHash::new(&spec);
         assert_eq!(r.points().filter(|p| p.1 == 1).count(), 30);
         spec.backends[1].weight = u32::MAX;
+        spec.backends.push(BackendSpec::new("c", u32::MAX));
+        spec.backends.push(BackendSpec::new("d", u32::MAX));
         spec.virtual_nodes = u32::MAX;
-        let r = RingHash::new(&spec);
+        let r = RingHash::with_max_points(&spec, 1_000);
         let n = r.points().count() as u64;
-        assert!(n <= MAX_RING_POINTS + 2, "{n}");
+        assert!((990..=1_004).contains(&n), "{n}");
         assert!(r.points().any(|p| p.1 == 0), "every backend keeps a point");
     }
 
