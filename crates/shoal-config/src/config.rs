@@ -1,17 +1,18 @@
 //! The top of the walk: the document's root keys and `[server]`, and the entry points
 //! [`Config::from_toml_str`] and [`Config::load`].
 
+use std::net::SocketAddr;
 use std::path::Path;
 use std::time::Duration;
 
-use toml::de::DeTable;
+use toml::de::{DeTable, DeValue};
 
 use crate::document::{Ctx, Node, Table};
 use crate::error::ConfigErrors;
 use crate::types::{Config, ServerConfig};
-use crate::{listener, upstream};
+use crate::{admin, listener, upstream};
 
-const ROOT_KEYS: &[&str] = &["server", "listeners", "upstreams"];
+const ROOT_KEYS: &[&str] = &["server", "listeners", "upstreams", "admin"];
 const SERVER_KEYS: &[&str] = &["workers", "grace_period"];
 
 /// Most worker threads a config may ask for; more is a typo, not a machine.
@@ -20,42 +21,21 @@ pub(crate) const MAX_WORKERS: u32 = 1024;
 impl Config {
     /// Parses and validates a config file's text. On failure, every problem found is
     /// returned, in file order.
+    ///
+    /// Paths in the text (`admin.token_file`) are kept as written and the files they name are
+    /// not read: a string has no directory to resolve them against. [`Config::load`] does both.
     pub fn from_toml_str(text: &str) -> Result<Config, ConfigErrors> {
-        let doc = match DeTable::parse(text) {
-            Ok(doc) => doc,
-            Err(e) => {
-                let line = e.span().map(|span| Ctx::new(text).line_at(span.start));
-                return Err(ConfigErrors::single(
-                    line,
-                    format!("TOML syntax error: {}", e.message()),
-                ));
-            }
-        };
-        let mut ctx = Ctx::new(text);
-        let root = Table::new(String::new(), doc.span(), doc.get_ref());
-        let config = walk(&mut ctx, &root);
-        match config {
-            Some(config) if !ctx.has_errors() => Ok(config),
-            _ => {
-                let errors = ctx.into_errors();
-                if errors.is_empty() {
-                    // Every `None` above records its reason; this only guards against a
-                    // missed one turning into an empty, unexplained rejection.
-                    return Err(ConfigErrors::single(
-                        None,
-                        "config rejected for an unreported reason (a bug in shoal)".into(),
-                    ));
-                }
-                Err(ConfigErrors::sorted(errors))
-            }
-        }
+        parse(text, None)
     }
 
     /// Reads and validates the file at `path`. A file that cannot be read is one error with
     /// an empty path whose message names the file.
+    ///
+    /// Relative paths inside the file (`admin.token_file`) are resolved against the config
+    /// file's directory, and the files they name are checked (errors at their keys).
     pub fn load(path: &Path) -> Result<Config, ConfigErrors> {
         match std::fs::read_to_string(path) {
-            Ok(text) => Config::from_toml_str(&text),
+            Ok(text) => parse(&text, Some(path.parent().unwrap_or(Path::new("")))),
             Err(e) => Err(ConfigErrors::single(
                 None,
                 format!("cannot read config file {}: {e}", path.display()),
@@ -64,9 +44,41 @@ impl Config {
     }
 }
 
+/// Parses `text`; with `base_dir`, the file-system checks of a loaded file run as well.
+fn parse(text: &str, base_dir: Option<&Path>) -> Result<Config, ConfigErrors> {
+    let doc = match DeTable::parse(text) {
+        Ok(doc) => doc,
+        Err(e) => {
+            let line = e.span().map(|span| Ctx::new(text).line_at(span.start));
+            return Err(ConfigErrors::single(
+                line,
+                format!("TOML syntax error: {}", e.message()),
+            ));
+        }
+    };
+    let mut ctx = Ctx::new(text);
+    let root = Table::new(String::new(), doc.span(), doc.get_ref());
+    let config = walk(&mut ctx, &root, base_dir);
+    match config {
+        Some(config) if !ctx.has_errors() => Ok(config),
+        _ => {
+            let errors = ctx.into_errors();
+            if errors.is_empty() {
+                // Every `None` above records its reason; this only guards against a
+                // missed one turning into an empty, unexplained rejection.
+                return Err(ConfigErrors::single(
+                    None,
+                    "config rejected for an unreported reason (a bug in shoal)".into(),
+                ));
+            }
+            Err(ConfigErrors::sorted(errors))
+        }
+    }
+}
+
 /// Walks the whole document. Every section is checked even when an earlier one failed, so
 /// all errors are collected in one pass.
-fn walk(ctx: &mut Ctx, root: &Table<'_, '_>) -> Option<Config> {
+fn walk(ctx: &mut Ctx, root: &Table<'_, '_>, base_dir: Option<&Path>) -> Option<Config> {
     root.check_keys(ctx, ROOT_KEYS);
     let server = match root.get("server") {
         None => Some(default_server()),
@@ -81,11 +93,39 @@ fn walk(ctx: &mut Ctx, root: &Table<'_, '_>) -> Option<Config> {
         Some(table) => upstream::upstreams(ctx, table),
     };
     let listeners = listener::listeners(ctx, root.get("listeners"), &upstream_names);
+    let admin = match root.get("admin") {
+        None => Some(None),
+        Some(node) => {
+            let binds = listener_binds(root);
+            admin::admin(ctx, &node, base_dir, &binds).map(Some)
+        }
+    };
     Some(Config {
         server: server?,
         listeners: listeners?,
         upstreams: upstreams?,
+        admin: admin?,
     })
+}
+
+/// Every listener's `bind` that is a valid address, with the listener's name, read straight
+/// from the document (problems there are reported by the listener walk), so `[admin]` is
+/// checked against them even when a listener has errors of its own.
+fn listener_binds<'a>(root: &Table<'a, '_>) -> Vec<(SocketAddr, &'a str)> {
+    let Some(DeValue::Table(listeners)) = root.get("listeners").map(|n| n.value) else {
+        return Vec::new();
+    };
+    let listeners = Table::new(String::new(), 0..0, listeners);
+    listeners
+        .entries()
+        .filter_map(|(name, _, node)| {
+            let DeValue::Table(listener) = node.value else {
+                return None;
+            };
+            let bind = listener.get("bind")?.get_ref().as_str()?;
+            Some((bind.parse().ok()?, name))
+        })
+        .collect()
 }
 
 fn default_server() -> ServerConfig {

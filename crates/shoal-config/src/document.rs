@@ -128,6 +128,16 @@ impl Ctx {
         }
     }
 
+    pub(crate) fn bool(&mut self, node: &Node<'_, '_>) -> Option<bool> {
+        match node.value {
+            DeValue::Boolean(b) => Some(*b),
+            _ => {
+                self.type_error(node, "a boolean (true or false)");
+                None
+            }
+        }
+    }
+
     /// An integer within `range`; the message names the range so the fix is obvious.
     pub(crate) fn integer(
         &mut self,

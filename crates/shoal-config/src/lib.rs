@@ -23,10 +23,13 @@
 //! The file is walked by hand over toml's spanned document (`document.rs`) rather than
 //! deserialised with serde derive, because derive stops at the first error and loses lines.
 
+mod admin;
 mod config;
 mod document;
 mod error;
+mod health;
 mod listener;
+mod outlier;
 mod route;
 mod route_match;
 mod suggest;

@@ -79,7 +79,7 @@ fn parse_host(text: &str) -> Result<HostMatch, String> {
 /// Letters, digits and `-` in dot-separated labels of 1..=63 characters (RFC 1123), no
 /// leading or trailing `-`. International names must be written in punycode, because that is
 /// what arrives in the Host header.
-fn check_host_name(original: &str, name: &str) -> Result<(), String> {
+pub(crate) fn check_host_name(original: &str, name: &str) -> Result<(), String> {
     let invalid = |why: &str| Err(format!("host {original:?} is not a valid host name: {why}"));
     if name.is_empty() {
         return invalid("it is empty");

@@ -1,14 +1,15 @@
 //! The one-screen summary `shoal check` prints for a valid config: what will listen where,
-//! which route goes where, and how each upstream balances, times out and retries. Labels are
-//! the config keys themselves, so a line leads straight back to the file.
+//! which route goes where, and how each upstream balances, times out, retries and judges its
+//! backends' health. Labels are the config keys themselves, so a line leads straight back to
+//! the file.
 
 use std::fmt::Write;
 
 use shoal_core::{format_duration, Algorithm};
 
 use crate::types::{
-    Config, HostMatch, ListenerConfig, PathMatch, Rewrite, RouteConfig, RouteMatch, RouteTarget,
-    UpstreamConfig,
+    AdminConfig, Config, HealthCheckKind, HealthConfig, HostMatch, ListenerConfig, OutlierConfig,
+    PathMatch, Rewrite, RouteConfig, RouteMatch, RouteTarget, UpstreamConfig,
 };
 
 /// Width of the label column; fits the longest label, `hash_balance_factor`.
@@ -20,6 +21,7 @@ pub fn summary(config: &Config) -> String {
     out.heading("server");
     out.row("workers", config.server.workers);
     out.row("grace_period", format_duration(config.server.grace_period));
+    out.row("admin", render_admin(config.admin.as_ref()));
     for listener in &config.listeners {
         out.blank();
         listener_block(&mut out, listener);
@@ -166,6 +168,98 @@ fn upstream_block(out: &mut Lines, upstream: &UpstreamConfig) {
         ),
     );
     out.row("max_idle_connections", upstream.max_idle_connections);
+    match &upstream.health {
+        Some(health) => {
+            let (probe, extras) = render_health(health);
+            out.row("health", probe);
+            if !extras.is_empty() {
+                out.row("", extras);
+            }
+        }
+        None => out.row("health", "none (passive checks only)"),
+    }
+    out.row("outlier", render_outlier(&upstream.outlier));
+    let panic = match upstream.panic_threshold {
+        0 => "off".to_string(),
+        percent => format!("{percent}%"),
+    };
+    out.row("panic_threshold", panic);
+    let slow_start = match upstream.slow_start {
+        Some(window) => format!("{} (10% -> 100%)", format_duration(window)),
+        None => "off".to_string(),
+    };
+    out.row("slow_start", slow_start);
+    out.row("drain_timeout", format_duration(upstream.drain_timeout));
+}
+
+/// `127.0.0.1:9090 (token_file /etc/shoal/admin.token)`, or `off` without an `[admin]` table.
+fn render_admin(admin: Option<&AdminConfig>) -> String {
+    match admin {
+        None => "off".to_string(),
+        Some(admin) => match &admin.token_file {
+            Some(file) => format!("{} (token_file {})", admin.bind, file.display()),
+            None => format!("{} (no token)", admin.bind),
+        },
+    }
+}
+
+/// The probe on one line (`http /health/ready expect 200-399, every 5s, timeout 1s, rise 2,
+/// fall 3`), and the rarer settings on a second, empty when all are at their defaults.
+fn render_health(health: &HealthConfig) -> (String, String) {
+    let timing = format!(
+        "every {}, timeout {}, rise {}, fall {}",
+        format_duration(health.interval),
+        format_duration(health.timeout),
+        health.rise,
+        health.fall
+    );
+    let mut extras = Vec::new();
+    let probe = match health.kind {
+        HealthCheckKind::Tcp => format!("tcp connect, {timing}"),
+        HealthCheckKind::Http => {
+            let (low, high) = health.expect_status;
+            let expect = if low == high {
+                low.to_string()
+            } else {
+                format!("{low}-{high}")
+            };
+            if let Some(path) = &health.liveness_path {
+                extras.push(format!("liveness {path}"));
+            }
+            if let Some(host) = &health.host {
+                extras.push(format!("host {host}"));
+            }
+            format!("http {} expect {expect}, {timing}", health.path)
+        }
+    };
+    if !health.wait_for_first_check {
+        extras.push("wait_for_first_check false".to_string());
+    }
+    (probe, extras.join(", "))
+}
+
+/// `consecutive 5xx 5, gateway failures 5; eject 30s x n up to 5m, max 50%`.
+fn render_outlier(outlier: &OutlierConfig) -> String {
+    let mut triggers = Vec::new();
+    if outlier.consecutive_5xx > 0 {
+        triggers.push(format!("5xx {}", outlier.consecutive_5xx));
+    }
+    if outlier.consecutive_gateway_failures > 0 {
+        triggers.push(format!(
+            "gateway failures {}",
+            outlier.consecutive_gateway_failures
+        ));
+    }
+    if triggers.is_empty() {
+        return "off".to_string();
+    }
+    format!(
+        "consecutive {}; eject {} x n up to {}, max {}%",
+        triggers.join(", "),
+        format_duration(outlier.base_ejection_time),
+        format_duration(outlier.max_ejection_time),
+        outlier.max_ejection_percent
+    )
 }
 
 /// Accumulates lines; trailing spaces from padding are trimmed as each line is added.

@@ -14,6 +14,18 @@ pub struct Config {
     pub listeners: Vec<ListenerConfig>,
     /// In the order the file declares them.
     pub upstreams: Vec<UpstreamConfig>,
+    /// `[admin]`; absent = no admin API.
+    pub admin: Option<AdminConfig>,
+}
+
+/// `[admin]`: the operator's HTTP API (and later the dashboard and /metrics).
+#[derive(Debug, Clone, PartialEq)]
+pub struct AdminConfig {
+    /// Default `127.0.0.1:9090`. A non-loopback address requires `token_file`.
+    pub bind: SocketAddr,
+    /// File holding the bearer token every request must present (trimmed of whitespace).
+    /// Read when the config is loaded; must exist and be non-empty.
+    pub token_file: Option<std::path::PathBuf>,
 }
 
 /// `[server]`
@@ -154,6 +166,85 @@ pub struct UpstreamConfig {
     pub keepalive_timeout: Duration,
     /// At most this many idle pooled connections per backend per worker. Default 128.
     pub max_idle_connections: usize,
+    /// `[upstreams.NAME.health]`: active checks; absent = none (backends are ready as soon
+    /// as they are configured, and only passive checks judge them).
+    pub health: Option<HealthConfig>,
+    /// `[upstreams.NAME.outlier]`: passive checks from live traffic; always present
+    /// (defaults apply when the table is absent).
+    pub outlier: OutlierConfig,
+    /// Percent (0..=100) of backends that must be eligible; below it, requests spread over
+    /// all non-disabled backends (panic mode). 0 disables. Default 50.
+    pub panic_threshold: u32,
+    /// Effective weight of a warming backend ramps from 10% to 100% over this window.
+    /// None (the default) = no slow start.
+    pub slow_start: Option<Duration>,
+    /// How long a draining backend's in-flight requests may take before it is removed
+    /// anyway. Default 30s.
+    pub drain_timeout: Duration,
+}
+
+/// What an active check sends.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum HealthCheckKind {
+    /// `GET path` and an expected status.
+    Http,
+    /// A TCP connect.
+    Tcp,
+}
+
+/// `[upstreams.NAME.health]`
+#[derive(Debug, Clone, PartialEq)]
+pub struct HealthConfig {
+    /// `kind = "http" | "tcp"`, default http.
+    pub kind: HealthCheckKind,
+    /// Readiness probe path (http). Default `/health/ready`. Starts with `/`.
+    pub path: String,
+    /// Optional liveness probe path (http): failing it means `down`, not just `not_ready`.
+    pub liveness_path: Option<String>,
+    /// Default 5s; each probe is jittered ±10%.
+    pub interval: Duration,
+    /// Default 1s; must be < interval.
+    pub timeout: Duration,
+    /// Consecutive successes to become ready. Default 2, 1..=100.
+    pub rise: u32,
+    /// Consecutive failures to leave ready. Default 3, 1..=100.
+    pub fall: u32,
+    /// Inclusive range of statuses counted as success, from `"200-399"` or `"200"`.
+    /// Default 200..=399.
+    pub expect_status: (u16, u16),
+    /// Host header for the probe; default: the backend address.
+    pub host: Option<String>,
+    /// A new backend gets no traffic until its first successful check. Default true.
+    pub wait_for_first_check: bool,
+}
+
+/// `[upstreams.NAME.outlier]`: passive ejection (Envoy's outlier detection).
+#[derive(Debug, Clone, PartialEq)]
+pub struct OutlierConfig {
+    /// Consecutive 5xx responses that eject a backend. Default 5; 0 disables.
+    pub consecutive_5xx: u32,
+    /// Consecutive gateway failures (connect refused/reset/timeout) that eject. Default 5;
+    /// 0 disables.
+    pub consecutive_gateway_failures: u32,
+    /// Ejection lasts base × number of ejections so far. Default 30s.
+    pub base_ejection_time: Duration,
+    /// Cap on one ejection. Default 300s.
+    pub max_ejection_time: Duration,
+    /// At most this percent (0..=100) of the upstream is ejected at once (at least one
+    /// backend always may be). Default 50.
+    pub max_ejection_percent: u32,
+}
+
+impl Default for OutlierConfig {
+    fn default() -> Self {
+        OutlierConfig {
+            consecutive_5xx: 5,
+            consecutive_gateway_failures: 5,
+            base_ejection_time: Duration::from_secs(30),
+            max_ejection_time: Duration::from_secs(300),
+            max_ejection_percent: 50,
+        }
+    }
 }
 
 /// One entry of `backends`: `"127.0.0.1:9001"` or `{ addr = "...", weight = 3 }`.

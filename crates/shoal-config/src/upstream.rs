@@ -1,4 +1,6 @@
-//! `[upstreams.NAME]`: algorithm and its tuning, backends, timeouts, retries, pooling.
+//! `[upstreams.NAME]`: algorithm and its tuning, backends, timeouts, retries, pooling, and the
+//! health policy (panic threshold, slow start, drain timeout; the `health` and `outlier`
+//! tables are parsed in `health.rs` and `outlier.rs`).
 
 use std::net::SocketAddr;
 use std::time::Duration;
@@ -7,7 +9,8 @@ use shoal_core::{Algorithm, HashKey};
 use toml::de::DeValue;
 
 use crate::document::{all, Ctx, Node, Table};
-use crate::types::{BackendConfig, UpstreamConfig};
+use crate::types::{BackendConfig, OutlierConfig, UpstreamConfig};
+use crate::{health, outlier};
 
 const KEYS: &[&str] = &[
     "algorithm",
@@ -22,6 +25,11 @@ const KEYS: &[&str] = &[
     "retry_backoff",
     "keepalive_timeout",
     "max_idle_connections",
+    "panic_threshold",
+    "slow_start",
+    "drain_timeout",
+    "health",
+    "outlier",
 ];
 const BACKEND_KEYS: &[&str] = &["addr", "weight"];
 
@@ -45,6 +53,8 @@ pub(crate) const DEFAULT_RETRIES: u32 = 2;
 pub(crate) const DEFAULT_RETRY_BACKOFF: Duration = Duration::from_millis(25);
 pub(crate) const DEFAULT_KEEPALIVE_TIMEOUT: Duration = Duration::from_secs(60);
 pub(crate) const DEFAULT_MAX_IDLE_CONNECTIONS: usize = 128;
+pub(crate) const DEFAULT_PANIC_THRESHOLD: u32 = 50;
+pub(crate) const DEFAULT_DRAIN_TIMEOUT: Duration = Duration::from_secs(30);
 
 /// All of `[upstreams]`, in file order.
 pub(crate) fn upstreams(ctx: &mut Ctx, table: &Table<'_, '_>) -> Option<Vec<UpstreamConfig>> {
@@ -161,6 +171,27 @@ fn upstream(ctx: &mut Ctx, name: &str, node: &Node<'_, '_>) -> Option<UpstreamCo
         DEFAULT_MAX_IDLE_CONNECTIONS,
         |ctx, n| ctx.usize(n, 0..=MAX_IDLE_CONNECTIONS),
     );
+    let panic_threshold = ctx.field(
+        &table,
+        "panic_threshold",
+        DEFAULT_PANIC_THRESHOLD,
+        |ctx, n| ctx.u32(n, 0..=100),
+    );
+    let slow_start = ctx.field(&table, "slow_start", None, |ctx, n| {
+        ctx.duration(n, false).map(Some)
+    });
+    let drain_timeout = ctx.field(&table, "drain_timeout", DEFAULT_DRAIN_TIMEOUT, |ctx, n| {
+        ctx.duration(n, false)
+    });
+    let health = ctx.field(&table, "health", None, |ctx, n| {
+        health::health(ctx, n).map(Some)
+    });
+    let outlier = ctx.field(
+        &table,
+        "outlier",
+        OutlierConfig::default(),
+        outlier::outlier,
+    );
 
     Some(UpstreamConfig {
         name: name.to_string(),
@@ -176,6 +207,11 @@ fn upstream(ctx: &mut Ctx, name: &str, node: &Node<'_, '_>) -> Option<UpstreamCo
         retry_backoff: retry_backoff?,
         keepalive_timeout: keepalive_timeout?,
         max_idle_connections: max_idle_connections?,
+        health: health?,
+        outlier: outlier?,
+        panic_threshold: panic_threshold?,
+        slow_start: slow_start?,
+        drain_timeout: drain_timeout?,
     })
 }
 

@@ -52,6 +52,10 @@ fn edit() -> impl Strategy<Value = Edit> {
         Just("99999999999999999999999".to_string()),
         Just("nan".to_string()),
         Just("inf".to_string()),
+        Just("\"tcp\"".to_string()),
+        Just("\"599-100\"".to_string()),
+        Just("\"0.0.0.0:9090\"".to_string()),
+        Just("[upstreams.api.health]\n".to_string()),
     ];
     prop_oneof![
         (any::<usize>(), 0usize..20).prop_map(|(at, len)| Edit::Delete { at, len }),

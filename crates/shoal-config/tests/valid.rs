@@ -113,6 +113,28 @@ fn full_example_parses_to_the_expected_config() {
                 retry_backoff: Duration::from_millis(50),
                 keepalive_timeout: Duration::from_secs(30),
                 max_idle_connections: 64,
+                health: Some(HealthConfig {
+                    kind: HealthCheckKind::Http,
+                    path: "/ready?deep=1".into(),
+                    liveness_path: Some("/live".into()),
+                    interval: Duration::from_secs(2),
+                    timeout: Duration::from_millis(500),
+                    rise: 1,
+                    fall: 5,
+                    expect_status: (200, 299),
+                    host: Some("api.internal".into()),
+                    wait_for_first_check: false,
+                }),
+                outlier: OutlierConfig {
+                    consecutive_5xx: 3,
+                    consecutive_gateway_failures: 0,
+                    base_ejection_time: Duration::from_secs(10),
+                    max_ejection_time: Duration::from_secs(120),
+                    max_ejection_percent: 34,
+                },
+                panic_threshold: 30,
+                slow_start: Some(Duration::from_secs(60)),
+                drain_timeout: Duration::from_secs(10),
             },
             UpstreamConfig {
                 name: "api_next".into(),
@@ -137,8 +159,33 @@ fn full_example_parses_to_the_expected_config() {
                 retry_backoff: Duration::from_millis(25),
                 keepalive_timeout: Duration::from_secs(60),
                 max_idle_connections: 128,
+                health: Some(HealthConfig {
+                    kind: HealthCheckKind::Tcp,
+                    path: "/health/ready".into(),
+                    liveness_path: None,
+                    interval: Duration::from_secs(10),
+                    timeout: Duration::from_secs(1),
+                    rise: 2,
+                    fall: 3,
+                    expect_status: (200, 399),
+                    host: None,
+                    wait_for_first_check: true,
+                }),
+                outlier: OutlierConfig {
+                    consecutive_5xx: 0,
+                    consecutive_gateway_failures: 0,
+                    ..OutlierConfig::default()
+                },
+                panic_threshold: 50,
+                slow_start: None,
+                drain_timeout: Duration::from_secs(30),
             },
         ],
+        admin: Some(AdminConfig {
+            bind: addr("127.0.0.1:9091"),
+            // from_toml_str keeps the path as written; only `load` resolves it.
+            token_file: Some("secrets/admin.token".into()),
+        }),
     };
     assert_eq!(config, expected);
 }
@@ -175,6 +222,107 @@ fn minimal_config_gets_every_default() {
     assert_eq!(upstream.retry_backoff, Duration::from_millis(25));
     assert_eq!(upstream.keepalive_timeout, Duration::from_secs(60));
     assert_eq!(upstream.max_idle_connections, 128);
+    assert_eq!(upstream.health, None);
+    assert_eq!(upstream.outlier, OutlierConfig::default());
+    assert_eq!(
+        upstream.outlier,
+        OutlierConfig {
+            consecutive_5xx: 5,
+            consecutive_gateway_failures: 5,
+            base_ejection_time: Duration::from_secs(30),
+            max_ejection_time: Duration::from_secs(300),
+            max_ejection_percent: 50,
+        }
+    );
+    assert_eq!(upstream.panic_threshold, 50);
+    assert_eq!(upstream.slow_start, None);
+    assert_eq!(upstream.drain_timeout, Duration::from_secs(30));
+    assert_eq!(config.admin, None);
+}
+
+#[test]
+fn empty_health_and_admin_tables_get_every_default() {
+    let text = format!(
+        "[admin]\n{}[upstreams.api.health]\n[upstreams.api.outlier]\n",
+        common::BASE
+    );
+    let config = Config::from_toml_str(&text).expect("valid");
+    assert_eq!(
+        config.admin,
+        Some(AdminConfig {
+            bind: addr("127.0.0.1:9090"),
+            token_file: None,
+        })
+    );
+    let upstream = &config.upstreams[0];
+    assert_eq!(
+        upstream.health,
+        Some(HealthConfig {
+            kind: HealthCheckKind::Http,
+            path: "/health/ready".into(),
+            liveness_path: None,
+            interval: Duration::from_secs(5),
+            timeout: Duration::from_secs(1),
+            rise: 2,
+            fall: 3,
+            expect_status: (200, 399),
+            host: None,
+            wait_for_first_check: true,
+        })
+    );
+    assert_eq!(upstream.outlier, OutlierConfig::default());
+}
+
+#[test]
+fn health_edge_values_are_accepted() {
+    let text = format!(
+        "{}{}",
+        common::BASE,
+        r#"panic_threshold = 0
+slow_start = "1ms"
+health = { expect_status = 204, rise = 100, fall = 100, interval = "2ms", timeout = "1ms" }
+outlier = { consecutive_5xx = 1000, base_ejection_time = "1s", max_ejection_time = "1s", max_ejection_percent = 100 }
+"#
+    );
+    let config = Config::from_toml_str(&text).expect("valid");
+    let upstream = &config.upstreams[0];
+    assert_eq!(upstream.panic_threshold, 0);
+    assert_eq!(upstream.slow_start, Some(Duration::from_millis(1)));
+    let health = upstream.health.as_ref().expect("health");
+    assert_eq!(health.expect_status, (204, 204));
+    assert_eq!((health.rise, health.fall), (100, 100));
+    assert_eq!(upstream.outlier.consecutive_5xx, 1000);
+    assert_eq!(upstream.outlier.max_ejection_time, Duration::from_secs(1));
+    assert_eq!(upstream.outlier.max_ejection_percent, 100);
+    for (status, range) in [("\"100-599\"", (100, 599)), ("\"503\"", (503, 503))] {
+        let text = format!("{}health = {{ expect_status = {status} }}\n", common::BASE);
+        let config = Config::from_toml_str(&text).expect("valid");
+        let health = config.upstreams[0].health.as_ref().expect("health");
+        assert_eq!(health.expect_status, range, "{status}");
+    }
+}
+
+#[test]
+fn a_non_loopback_admin_bind_is_fine_with_a_token_file() {
+    for bind in ["0.0.0.0:9090", "[::]:9090", "10.0.0.1:9090"] {
+        let text = format!(
+            "[admin]\nbind = \"{bind}\"\ntoken_file = \"t\"\n{}",
+            common::BASE
+        );
+        let config = Config::from_toml_str(&text).expect("valid");
+        assert_eq!(config.admin.expect("admin").bind, addr(bind));
+    }
+    for bind in [
+        "127.0.0.1:9090",
+        "[::1]:9090",
+        "127.0.0.2:1",
+        "[::ffff:127.0.0.1]:9090",
+        "127.0.0.1:0",
+    ] {
+        let text = format!("[admin]\nbind = \"{bind}\"\n{}", common::BASE);
+        let config = Config::from_toml_str(&text).expect("loopback needs no token");
+        assert_eq!(config.admin.expect("admin").token_file, None);
+    }
 }
 
 #[test]
@@ -294,6 +442,54 @@ fn load_reads_a_file() {
     );
 }
 
+/// A directory of its own under the temp dir, removed when dropped.
+struct TempDir(std::path::PathBuf);
+
+impl TempDir {
+    fn new(name: &str) -> TempDir {
+        let dir = std::env::temp_dir().join(format!("shoal-config-{name}-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).expect("create temp dir");
+        TempDir(dir)
+    }
+}
+
+impl Drop for TempDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+#[test]
+fn load_resolves_the_token_file_against_the_config_directory() {
+    let dir = TempDir::new("token");
+    std::fs::create_dir_all(dir.0.join("secrets")).expect("mkdir");
+    std::fs::write(dir.0.join("secrets/admin.token"), "  s3cr3t-T0ken\n").expect("write token");
+    let text = format!(
+        "[admin]\nbind = \"0.0.0.0:9090\"\ntoken_file = \"secrets/admin.token\"\n{}",
+        common::BASE
+    );
+    std::fs::write(dir.0.join("shoal.toml"), &text).expect("write config");
+    let config = Config::load(&dir.0.join("shoal.toml")).expect("valid");
+    let admin = config.admin.expect("admin");
+    assert_eq!(admin.token_file, Some(dir.0.join("secrets/admin.token")));
+
+    // An absolute path is kept as it is.
+    let absolute = dir.0.join("secrets/admin.token");
+    let text = format!(
+        "[admin]\ntoken_file = {:?}\n{}",
+        absolute.display().to_string(),
+        common::BASE
+    );
+    std::fs::write(dir.0.join("abs.toml"), &text).expect("write config");
+    let config = Config::load(&dir.0.join("abs.toml")).expect("valid");
+    assert_eq!(config.admin.expect("admin").token_file, Some(absolute));
+
+    // from_toml_str keeps the path as written and reads nothing.
+    let config = Config::from_toml_str(&text).expect("valid");
+    assert!(config.admin.expect("admin").token_file.is_some());
+}
+
 #[test]
 fn load_reports_an_unreadable_file_as_one_error() {
     let path = std::path::Path::new("/nonexistent/shoal.toml");
@@ -314,4 +510,6 @@ fn the_documented_example_is_valid() {
     let config = Config::from_toml_str(&doc[start..start + len]).expect("documented example");
     assert_eq!(config.listeners[0].routes.len(), 2);
     assert_eq!(config.upstreams.len(), 2);
+    assert!(config.admin.is_some());
+    assert!(config.upstreams.iter().all(|u| u.health.is_some()));
 }
