@@ -7,7 +7,7 @@ use std::thread::JoinHandle;
 use arc_swap::ArcSwap;
 use shoal_config::Config;
 use shoal_core::Shutdown;
-use shoal_upstream::UpstreamRegistry;
+use shoal_upstream::{HealthSupervisor, UpstreamRegistry};
 
 use crate::listener::bind_reuseport;
 use crate::snapshot::Snapshot;
@@ -22,7 +22,7 @@ pub enum StartError {
         addr: SocketAddr,
         source: std::io::Error,
     },
-    #[error("cannot start worker thread: {0}")]
+    #[error("cannot start thread: {0}")]
     Thread(std::io::Error),
 }
 
@@ -39,6 +39,7 @@ pub(crate) struct Shared {
 pub struct ProxyHandle {
     addrs: Vec<(String, SocketAddr)>,
     shared: Arc<Shared>,
+    health: HealthSupervisor,
     shutdown: Shutdown,
     threads: Vec<JoinHandle<()>>,
 }
@@ -48,8 +49,10 @@ impl ProxyHandle {
     /// `config.server.workers` worker threads.
     pub fn start(config: &Config) -> Result<ProxyHandle, StartError> {
         let workers = config.server.workers.max(1);
-        let registry = UpstreamRegistry::new(workers);
-        let snapshot = Snapshot::build(config, &registry);
+        let (health, supervisor, events) = HealthSupervisor::new();
+        let registry = UpstreamRegistry::new(workers, Some(events));
+        let snapshot = Snapshot::build(config, &registry, true);
+        health.sync(snapshot.upstreams.clone(), true);
 
         let mut addrs = Vec::new();
         // sockets[w] = the sockets worker w accepts on, one per listener.
@@ -77,7 +80,23 @@ impl ProxyHandle {
             grace_period: config.server.grace_period,
         });
         let shutdown = Shutdown::new().0;
-        let mut threads = Vec::with_capacity(workers);
+        let mut threads = Vec::with_capacity(workers + 1);
+        // The control thread: health checks and the other background jobs, off the workers'
+        // event loops.
+        let signal = shutdown.signal();
+        let control = std::thread::Builder::new()
+            .name("shoal-control".to_string())
+            .spawn(move || {
+                match tokio::runtime::Builder::new_current_thread()
+                    .enable_all()
+                    .build()
+                {
+                    Ok(rt) => rt.block_on(supervisor.run(signal)),
+                    Err(e) => tracing::error!(error = %e, "cannot start the control event loop"),
+                }
+            })
+            .map_err(StartError::Thread)?;
+        threads.push(control);
         for (id, sockets) in sockets.into_iter().enumerate() {
             let shared = Arc::clone(&shared);
             let signal = shutdown.signal();
@@ -91,6 +110,7 @@ impl ProxyHandle {
         Ok(ProxyHandle {
             addrs,
             shared,
+            health,
             shutdown,
             threads,
         })
@@ -115,10 +135,16 @@ impl ProxyHandle {
     /// snapshot they started with; backends present in both keep their state. Listeners are
     /// bound at start and are not changed by a reload.
     pub fn reload(&self, config: &Config) {
-        let snapshot = Snapshot::build(config, &self.shared.registry);
-        self.shared.snapshot.store(Arc::new(snapshot));
+        let snapshot = Arc::new(Snapshot::build(config, &self.shared.registry, false));
+        self.health.sync(snapshot.upstreams.clone(), false);
+        self.shared.snapshot.store(snapshot);
         let keep: Vec<_> = config.upstreams.iter().collect();
         self.shared.registry.retain(&keep);
+    }
+
+    /// The health supervisor (operator commands, health details).
+    pub fn health(&self) -> &HealthSupervisor {
+        &self.health
     }
 
     /// Asks the workers to stop: they stop accepting at once, let in-flight requests finish

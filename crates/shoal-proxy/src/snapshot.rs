@@ -41,11 +41,12 @@ pub enum Target {
 impl Snapshot {
     /// Compiles a validated config. Upstream names were checked by validation; a name that
     /// is still missing makes the route answer 503 rather than panic.
-    pub fn build(config: &Config, registry: &UpstreamRegistry) -> Snapshot {
+    /// `initial`: the process's first config (see [`UpstreamRegistry::build`]).
+    pub fn build(config: &Config, registry: &UpstreamRegistry, initial: bool) -> Snapshot {
         let upstreams: Vec<Arc<Upstream>> = config
             .upstreams
             .iter()
-            .map(|u| Arc::new(registry.build(u)))
+            .map(|u| Arc::new(registry.build(u, initial)))
             .collect();
         let index_of = |name: &str| {
             config

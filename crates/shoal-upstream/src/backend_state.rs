@@ -1,9 +1,11 @@
 use std::net::SocketAddr;
-use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU32, AtomicU64, AtomicU8, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use shoal_balance::PeakEwma;
+use shoal_health::{BackendStatus, Outcome};
+use tokio::sync::mpsc::UnboundedSender;
 
 use crate::clock::now_ns;
 use crate::connect_error::ConnectError;
@@ -21,7 +23,17 @@ const EWMA_DECAY_NS: u64 = 10_000_000_000;
 pub struct BackendState {
     addr: SocketAddr,
     key: String,
+    upstream: String,
     weight: AtomicU32,
+    /// [`BackendStatus`] as a u8, published by the health supervisor (the one writer).
+    status: AtomicU8,
+    /// Slow-start factor × 1000, published by the health supervisor.
+    weight_permille: AtomicU32,
+    /// Consecutive 5xx / gateway failures seen by the data plane since the last success;
+    /// reaching the upstream's threshold tells the supervisor, which decides on ejection.
+    consecutive_5xx: AtomicU32,
+    consecutive_gateway: AtomicU32,
+    passive: PassiveLimits,
     in_flight: AtomicU32,
     requests: AtomicU64,
     failures: AtomicU64,
@@ -48,6 +60,22 @@ pub struct PooledConn {
     pub reused: bool,
 }
 
+/// Passive-check thresholds and where to report reaching them.
+#[derive(Debug, Clone, Default)]
+pub struct PassiveLimits {
+    pub consecutive_5xx: u32,
+    pub consecutive_gateway_failures: u32,
+    pub events: Option<UnboundedSender<HealthEvent>>,
+}
+
+/// A data-plane observation the health supervisor must act on.
+#[derive(Debug, Clone)]
+pub struct HealthEvent {
+    pub upstream: String,
+    pub addr: SocketAddr,
+    pub outcome: Outcome,
+}
+
 /// Counts one request against a backend's in-flight number until dropped.
 #[derive(Debug)]
 pub struct InFlight {
@@ -61,11 +89,24 @@ impl Drop for InFlight {
 }
 
 impl BackendState {
-    pub fn new(addr: SocketAddr, weight: u32, workers: usize) -> BackendState {
+    pub fn new(
+        upstream: &str,
+        addr: SocketAddr,
+        weight: u32,
+        workers: usize,
+        status: BackendStatus,
+        passive: PassiveLimits,
+    ) -> BackendState {
         BackendState {
             addr,
             key: addr.to_string(),
+            upstream: upstream.to_string(),
             weight: AtomicU32::new(weight),
+            status: AtomicU8::new(status.as_u8()),
+            weight_permille: AtomicU32::new(1000),
+            consecutive_5xx: AtomicU32::new(0),
+            consecutive_gateway: AtomicU32::new(0),
+            passive,
             in_flight: AtomicU32::new(0),
             requests: AtomicU64::new(0),
             failures: AtomicU64::new(0),
@@ -97,16 +138,86 @@ impl BackendState {
         self.weight.store(weight, Ordering::Relaxed);
     }
 
-    /// The weight balancers use now. Health and slow start will lower it; today it is the
-    /// configured weight.
+    /// The weight balancers use now: the configured weight lowered by slow start (never
+    /// below 1, so a warming backend still gets a trickle).
     pub fn effective_weight(&self) -> u32 {
-        self.weight()
+        let permille = self.weight_permille.load(Ordering::Relaxed);
+        if permille >= 1000 {
+            return self.weight();
+        }
+        let scaled = u64::from(self.weight()) * u64::from(permille) / 1000;
+        u32::try_from(scaled).unwrap_or(u32::MAX).max(1)
     }
 
-    /// Whether the balancer may pick this backend. Health checks will decide; today every
-    /// configured backend is eligible and failures are handled by retrying elsewhere.
+    /// The status the health supervisor last published.
+    pub fn status(&self) -> BackendStatus {
+        BackendStatus::from_u8(self.status.load(Ordering::Relaxed)).unwrap_or(BackendStatus::Down)
+    }
+
+    /// Publishes a new status and slow-start factor (health supervisor only).
+    pub fn publish(&self, status: BackendStatus, weight_factor: f64) {
+        self.status.store(status.as_u8(), Ordering::Relaxed);
+        let permille = (weight_factor.clamp(0.0, 1.0) * 1000.0).round() as u32;
+        self.weight_permille.store(permille, Ordering::Relaxed);
+        if status == BackendStatus::Down {
+            self.close_idle();
+        }
+    }
+
+    /// Whether the balancer may pick this backend in normal operation.
     pub fn is_eligible(&self) -> bool {
-        true
+        self.status().is_eligible()
+    }
+
+    /// Whether it may be picked when the upstream is in panic mode.
+    pub fn accepts_panic_traffic(&self) -> bool {
+        self.status().accepts_panic_traffic()
+    }
+
+    /// Records how a response went, for passive checks. Cheap when all is well: a success
+    /// only reads the counters.
+    pub fn report(&self, outcome: Outcome) {
+        let (limit_5xx, limit_gw) = (
+            self.passive.consecutive_5xx,
+            self.passive.consecutive_gateway_failures,
+        );
+        let reached = match outcome {
+            Outcome::Success => {
+                if self.consecutive_5xx.load(Ordering::Relaxed) != 0 {
+                    self.consecutive_5xx.store(0, Ordering::Relaxed);
+                }
+                if self.consecutive_gateway.load(Ordering::Relaxed) != 0 {
+                    self.consecutive_gateway.store(0, Ordering::Relaxed);
+                }
+                false
+            }
+            Outcome::ServerError => {
+                self.consecutive_gateway.store(0, Ordering::Relaxed);
+                let n = self.consecutive_5xx.fetch_add(1, Ordering::Relaxed) + 1;
+                limit_5xx > 0 && n >= limit_5xx
+            }
+            // Envoy counts a gateway failure as a 5xx too.
+            Outcome::GatewayFailure => {
+                let n5 = self.consecutive_5xx.fetch_add(1, Ordering::Relaxed) + 1;
+                let ng = self.consecutive_gateway.fetch_add(1, Ordering::Relaxed) + 1;
+                (limit_5xx > 0 && n5 >= limit_5xx) || (limit_gw > 0 && ng >= limit_gw)
+            }
+        };
+        if reached {
+            if let Some(events) = &self.passive.events {
+                let _ = events.send(HealthEvent {
+                    upstream: self.upstream.clone(),
+                    addr: self.addr,
+                    outcome,
+                });
+            }
+        }
+    }
+
+    /// Starts counting consecutive failures afresh (after an ejection).
+    pub fn reset_passive(&self) {
+        self.consecutive_5xx.store(0, Ordering::Relaxed);
+        self.consecutive_gateway.store(0, Ordering::Relaxed);
     }
 
     pub fn in_flight(&self) -> u32 {

@@ -12,12 +12,14 @@ mod body;
 mod clock;
 mod connect_error;
 pub mod h1;
+mod health_supervisor;
 mod retry_budget;
 mod upstream;
 
-pub use backend_state::{BackendState, InFlight, PooledConn};
+pub use backend_state::{BackendState, HealthEvent, InFlight, PassiveLimits, PooledConn};
 pub use body::UpstreamBody;
 pub use clock::now_ns;
 pub use connect_error::ConnectError;
+pub use health_supervisor::{HealthSupervisor, HealthView, Operation, SupervisorTask};
 pub use retry_budget::{backoff, RetryBudget, RetryPermit};
 pub use upstream::{Upstream, UpstreamRegistry};

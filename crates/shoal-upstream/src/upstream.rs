@@ -1,11 +1,16 @@
 use std::collections::HashMap;
 use std::net::SocketAddr;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
+use std::time::Instant;
 
 use shoal_balance::{BackendSpec, Balancer, BalancerSpec, Loads, Rng};
 use shoal_config::UpstreamConfig;
 
-use crate::backend_state::BackendState;
+use shoal_health::{HealthPolicy, HealthState};
+use tokio::sync::mpsc::UnboundedSender;
+
+use crate::backend_state::{BackendState, HealthEvent, PassiveLimits};
 use crate::retry_budget::RetryBudget;
 
 /// A named group of backends with one balancer, as served by one config snapshot.
@@ -15,6 +20,8 @@ pub struct Upstream {
     backends: Vec<Arc<BackendState>>,
     balancer: Balancer,
     budget: Arc<RetryBudget>,
+    /// Set by the health supervisor when too few backends are eligible (panic threshold).
+    panic: Arc<AtomicBool>,
 }
 
 /// The balancer's view of the backends for one pick: the live numbers, minus the backends
@@ -22,6 +29,7 @@ pub struct Upstream {
 struct View<'a> {
     backends: &'a [Arc<BackendState>],
     tried: &'a [usize],
+    panic: bool,
 }
 
 impl Loads for View<'_> {
@@ -30,7 +38,14 @@ impl Loads for View<'_> {
     }
 
     fn eligible(&self, i: usize) -> bool {
-        self.backends.get(i).is_some_and(|b| b.is_eligible()) && !self.tried.contains(&i)
+        let open = |b: &Arc<BackendState>| {
+            if self.panic {
+                b.accepts_panic_traffic()
+            } else {
+                b.is_eligible()
+            }
+        };
+        self.backends.get(i).is_some_and(open) && !self.tried.contains(&i)
     }
 
     fn weight(&self, i: usize) -> u32 {
@@ -67,12 +82,23 @@ impl Upstream {
         &self.budget
     }
 
+    /// True while the upstream is in panic mode.
+    pub fn in_panic(&self) -> bool {
+        self.panic.load(Ordering::Relaxed)
+    }
+
+    /// The shared panic flag (the health supervisor sets it).
+    pub fn panic_flag(&self) -> &Arc<AtomicBool> {
+        &self.panic
+    }
+
     /// Chooses a backend for a request with key hash `hash`, avoiding the backends in
     /// `tried`. None when no untried backend is eligible.
     pub fn pick(&self, hash: Option<u64>, tried: &[usize], rng: &mut Rng) -> Option<usize> {
         let view = View {
             backends: &self.backends,
             tried,
+            panic: self.panic.load(Ordering::Relaxed),
         };
         self.balancer.pick(hash, &view, rng)
     }
@@ -86,19 +112,35 @@ pub struct UpstreamRegistry {
     workers: usize,
     states: Mutex<HashMap<(String, SocketAddr), Arc<BackendState>>>,
     budgets: Mutex<HashMap<String, Arc<RetryBudget>>>,
+    panics: Mutex<HashMap<String, Arc<AtomicBool>>>,
+    events: Option<UnboundedSender<HealthEvent>>,
 }
 
 impl UpstreamRegistry {
-    pub fn new(workers: usize) -> UpstreamRegistry {
+    /// `events`: where backends report passive-check thresholds (the health supervisor).
+    pub fn new(workers: usize, events: Option<UnboundedSender<HealthEvent>>) -> UpstreamRegistry {
         UpstreamRegistry {
             workers,
             states: Mutex::new(HashMap::new()),
             budgets: Mutex::new(HashMap::new()),
+            panics: Mutex::new(HashMap::new()),
+            events,
         }
     }
 
-    /// Builds the runtime upstream for `config`, reusing known backend state.
-    pub fn build(&self, config: &UpstreamConfig) -> Upstream {
+    /// Builds the runtime upstream for `config`, reusing known backend state. `initial`:
+    /// this is the process's first config (no slow start for backends that were never seen
+    /// failing, as in HAProxy and Envoy).
+    pub fn build(&self, config: &UpstreamConfig, initial: bool) -> Upstream {
+        let policy = HealthPolicy::from_upstream(config);
+        // A new backend's first status is what its health state starts in, so it is never
+        // eligible before the supervisor has had a say.
+        let first_status = HealthState::new(policy, Instant::now(), initial).status();
+        let passive = PassiveLimits {
+            consecutive_5xx: config.outlier.consecutive_5xx,
+            consecutive_gateway_failures: config.outlier.consecutive_gateway_failures,
+            events: self.events.clone(),
+        };
         let backends: Vec<Arc<BackendState>> = {
             let mut states = self.states.lock().unwrap_or_else(|e| e.into_inner());
             config
@@ -108,7 +150,14 @@ impl UpstreamRegistry {
                     let state = states
                         .entry((config.name.clone(), b.addr))
                         .or_insert_with(|| {
-                            Arc::new(BackendState::new(b.addr, b.weight, self.workers))
+                            Arc::new(BackendState::new(
+                                &config.name,
+                                b.addr,
+                                b.weight,
+                                self.workers,
+                                first_status,
+                                passive.clone(),
+                            ))
                         });
                     state.set_weight(b.weight);
                     Arc::clone(state)
@@ -132,11 +181,16 @@ impl UpstreamRegistry {
         spec.virtual_nodes = config.virtual_nodes;
         spec.table_size = config.maglev_table_size;
         spec.hash_balance_factor = config.hash_balance_factor;
+        let panic = {
+            let mut panics = self.panics.lock().unwrap_or_else(|e| e.into_inner());
+            Arc::clone(panics.entry(config.name.clone()).or_default())
+        };
         Upstream {
             config: config.clone(),
             balancer: Balancer::new(&spec),
             backends,
             budget,
+            panic,
         }
     }
 

@@ -16,6 +16,7 @@ use std::time::Instant;
 use http::request::Parts;
 use http::{Method, Response, Version};
 use hyper::body::Incoming;
+use shoal_health::Outcome;
 use shoal_upstream::h1::{ExchangeError, Release, ResponseBody};
 use shoal_upstream::{backoff, RetryPermit, Upstream, UpstreamBody};
 
@@ -89,6 +90,7 @@ pub(crate) async fn forward(
             Ok(p) => p,
             Err(e) => {
                 backend.record_failure();
+                backend.report(Outcome::GatewayFailure);
                 tracing::debug!(backend = %backend.addr(), error = %e, "connect failed");
                 last_error = Some(ProxyError::Connect(e));
                 if !take_retry(upstream, &mut retry, tries).await {
@@ -109,6 +111,11 @@ pub(crate) async fn forward(
         let error = match exchanged {
             Ok(Ok(head)) => {
                 backend.record_latency(started.elapsed());
+                backend.report(if head.status.is_server_error() {
+                    Outcome::ServerError
+                } else {
+                    Outcome::Success
+                });
                 let release = Release {
                     backend: Arc::clone(backend),
                     worker: ctx.worker,
@@ -127,6 +134,7 @@ pub(crate) async fn forward(
             Ok(Err(e)) => e,
             Err(_elapsed) => {
                 backend.record_failure();
+                backend.report(Outcome::GatewayFailure);
                 last_error = Some(ProxyError::UpstreamTimeout {
                     backend: backend.key().to_string(),
                     after: config.response_timeout,
@@ -136,6 +144,10 @@ pub(crate) async fn forward(
         };
         if !matches!(error, ExchangeError::ClientBody(_)) {
             backend.record_failure();
+            // A request that never reached the backend says nothing about it.
+            if !matches!(error, ExchangeError::Unsent { .. }) {
+                backend.report(Outcome::GatewayFailure);
+            }
         }
         tracing::debug!(backend = %backend.addr(), %error, reused = pooled.reused, "exchange failed");
         let again = match error {

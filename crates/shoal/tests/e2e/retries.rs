@@ -55,7 +55,11 @@ async fn idempotent_get_is_retried_when_the_backend_closes_before_responding() {
         .mode(Mode::CloseBeforeResponse)
         .await;
     let good = TestBackend::http().name("good").await;
-    let proxy = TestProxy::start(&over(&[bad.addr(), good.addr()], "retry_backoff = \"0s\""));
+    // Passive ejection off: it would take `bad` out after five failures, hiding the retries.
+    let proxy = TestProxy::start(&over(
+        &[bad.addr(), good.addr()],
+        "retry_backoff = \"0s\"\noutlier = { consecutive_5xx = 0, consecutive_gateway_failures = 0 }",
+    ));
     let client = TestClient::http1();
     for i in 0..6 {
         let response = get(&client, &proxy.url(&format!("/r{i}"))).await;

@@ -1,0 +1,432 @@
+//! The health supervisor: the one writer of every backend's status. It owns each backend's
+//! [`HealthState`], runs the active probes, takes the data plane's passive-check reports,
+//! applies operator commands (drain, enable, disable), ticks timers (ejection ends, slow
+//! start, drain deadlines), and publishes the result into [`BackendState`]'s atomics, which
+//! is all the data plane reads. Each transition is logged once, with its cause.
+
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use shoal_balance::Rng;
+use shoal_config::{HealthConfig, UpstreamConfig};
+use shoal_core::ShutdownSignal;
+use shoal_health::{
+    jittered, may_eject, panic_mode, BackendStatus, HealthPolicy, HealthState, LastProbe, Outcome,
+    ProbeOutcome, Prober, TickEvent, Transition,
+};
+use tokio::sync::mpsc::{self, UnboundedReceiver, UnboundedSender};
+use tokio::sync::oneshot;
+use tokio::task::JoinHandle;
+
+use crate::backend_state::{BackendState, HealthEvent};
+use crate::upstream::Upstream;
+
+/// How often timers are checked and slow-start weights republished.
+const TICK: Duration = Duration::from_millis(100);
+
+type Key = (String, SocketAddr);
+
+/// What an operator can ask of one backend.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Operation {
+    Drain,
+    Enable,
+    Disable,
+}
+
+/// A backend's health as the admin API shows it.
+#[derive(Debug, Clone)]
+pub struct HealthView {
+    pub status: BackendStatus,
+    pub last_probe: Option<LastProbe>,
+    pub ejections: u32,
+}
+
+enum Msg {
+    Sync {
+        upstreams: Vec<Arc<Upstream>>,
+        initial: bool,
+    },
+    Probe {
+        key: Key,
+        generation: u64,
+        outcome: ProbeOutcome,
+    },
+    Operate {
+        key: Key,
+        op: Operation,
+        reply: oneshot::Sender<Option<BackendStatus>>,
+    },
+    View {
+        key: Key,
+        reply: oneshot::Sender<Option<HealthView>>,
+    },
+}
+
+/// The handle: cheap to clone, usable from any thread.
+#[derive(Debug, Clone)]
+pub struct HealthSupervisor {
+    tx: UnboundedSender<Msg>,
+}
+
+impl std::fmt::Debug for Msg {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Msg")
+    }
+}
+
+struct Entry {
+    state: HealthState,
+    backend: Arc<BackendState>,
+    prober: Option<JoinHandle<()>>,
+    health: Option<HealthConfig>,
+    /// Probe results from an older prober (before a reload) are ignored.
+    generation: u64,
+}
+
+struct UpstreamInfo {
+    config: UpstreamConfig,
+    keys: Vec<Key>,
+    panic: Arc<AtomicBool>,
+}
+
+/// The task side; run it with [`SupervisorTask::run`] on the control runtime.
+pub struct SupervisorTask {
+    rx: UnboundedReceiver<Msg>,
+    events: UnboundedReceiver<HealthEvent>,
+    tx: UnboundedSender<Msg>,
+    entries: HashMap<Key, Entry>,
+    upstreams: HashMap<String, UpstreamInfo>,
+    rng: Rng,
+    generation: u64,
+}
+
+impl HealthSupervisor {
+    /// The handle, the task, and the sender backends report passive-check events to.
+    pub fn new() -> (
+        HealthSupervisor,
+        SupervisorTask,
+        UnboundedSender<HealthEvent>,
+    ) {
+        let (tx, rx) = mpsc::unbounded_channel();
+        let (events_tx, events) = mpsc::unbounded_channel();
+        let seed = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.as_nanos() as u64)
+            .unwrap_or(7);
+        let task = SupervisorTask {
+            rx,
+            events,
+            tx: tx.clone(),
+            entries: HashMap::new(),
+            upstreams: HashMap::new(),
+            rng: Rng::new(seed),
+            generation: 0,
+        };
+        (HealthSupervisor { tx }, task, events_tx)
+    }
+
+    /// Tells the supervisor which upstreams and backends exist now (after a snapshot swap).
+    pub fn sync(&self, upstreams: Vec<Arc<Upstream>>, initial: bool) {
+        let _ = self.tx.send(Msg::Sync { upstreams, initial });
+    }
+
+    /// Applies an operator command; the new status, or None for an unknown backend.
+    pub async fn operate(
+        &self,
+        upstream: &str,
+        addr: SocketAddr,
+        op: Operation,
+    ) -> Option<BackendStatus> {
+        let (reply, answer) = oneshot::channel();
+        self.tx
+            .send(Msg::Operate {
+                key: (upstream.to_string(), addr),
+                op,
+                reply,
+            })
+            .ok()?;
+        answer.await.ok().flatten()
+    }
+
+    /// The health details of one backend.
+    pub async fn view(&self, upstream: &str, addr: SocketAddr) -> Option<HealthView> {
+        let (reply, answer) = oneshot::channel();
+        self.tx
+            .send(Msg::View {
+                key: (upstream.to_string(), addr),
+                reply,
+            })
+            .ok()?;
+        answer.await.ok().flatten()
+    }
+}
+
+fn log_transition(key: &Key, t: &Transition) {
+    tracing::info!(upstream = %key.0, backend = %key.1, from = %t.from, to = %t.to, cause = %t.cause, "backend state changed");
+}
+
+impl SupervisorTask {
+    pub async fn run(mut self, mut shutdown: ShutdownSignal) {
+        let mut ticker = tokio::time::interval(TICK);
+        ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            tokio::select! {
+                _ = shutdown.recv() => break,
+                Some(msg) = self.rx.recv() => self.on_msg(msg),
+                Some(event) = self.events.recv() => self.on_event(event),
+                _ = ticker.tick() => self.on_tick(),
+            }
+        }
+        for entry in self.entries.values() {
+            if let Some(p) = &entry.prober {
+                p.abort();
+            }
+        }
+    }
+
+    fn on_msg(&mut self, msg: Msg) {
+        match msg {
+            Msg::Sync { upstreams, initial } => self.sync(upstreams, initial),
+            Msg::Probe {
+                key,
+                generation,
+                outcome,
+            } => {
+                let now = Instant::now();
+                let Some(entry) = self.entries.get_mut(&key) else {
+                    return;
+                };
+                if entry.generation != generation {
+                    return;
+                }
+                if let Some(t) = entry.state.on_probe(outcome, now) {
+                    log_transition(&key, &t);
+                }
+                publish(entry, now);
+                self.update_panic(&key.0);
+            }
+            Msg::Operate { key, op, reply } => {
+                let now = Instant::now();
+                let Some(entry) = self.entries.get_mut(&key) else {
+                    let _ = reply.send(None);
+                    return;
+                };
+                let t = match op {
+                    Operation::Drain => entry.state.drain(now),
+                    Operation::Enable => entry.state.enable(now),
+                    Operation::Disable => entry.state.disable(),
+                };
+                if let Some(t) = t {
+                    log_transition(&key, &t);
+                }
+                publish(entry, now);
+                let status = entry.state.status();
+                self.update_panic(&key.0);
+                let _ = reply.send(Some(status));
+            }
+            Msg::View { key, reply } => {
+                let view = self.entries.get(&key).map(|e| HealthView {
+                    status: e.state.status(),
+                    last_probe: e.state.last_probe().cloned(),
+                    ejections: e.state.ejections(),
+                });
+                let _ = reply.send(view);
+            }
+        }
+    }
+
+    fn sync(&mut self, upstreams: Vec<Arc<Upstream>>, initial: bool) {
+        let now = Instant::now();
+        self.generation += 1;
+        let mut seen: HashMap<Key, ()> = HashMap::new();
+        let mut infos = HashMap::new();
+        for upstream in &upstreams {
+            let config = upstream.config();
+            let policy = HealthPolicy::from_upstream(config);
+            let mut keys = Vec::new();
+            for backend in upstream.backends() {
+                let key = (config.name.clone(), backend.addr());
+                seen.insert(key.clone(), ());
+                keys.push(key.clone());
+                let entry = self.entries.entry(key.clone()).or_insert_with(|| Entry {
+                    state: HealthState::new(policy.clone(), now, initial),
+                    backend: Arc::clone(backend),
+                    prober: None,
+                    health: None,
+                    generation: 0,
+                });
+                if let Some(t) = entry.state.set_policy(policy.clone(), now) {
+                    log_transition(&key, &t);
+                }
+                // A new prober when the probe settings changed (or there was none).
+                if entry.health != config.health || entry.prober.is_none() {
+                    if let Some(p) = entry.prober.take() {
+                        p.abort();
+                    }
+                    entry.health = config.health.clone();
+                    entry.generation = self.generation;
+                    if let Some(health) = &config.health {
+                        entry.prober = Some(spawn_prober(
+                            key.clone(),
+                            health,
+                            self.generation,
+                            self.rng.next_u64(),
+                            self.tx.clone(),
+                        ));
+                    }
+                }
+                entry.backend = Arc::clone(backend);
+                publish(entry, now);
+            }
+            infos.insert(
+                config.name.clone(),
+                UpstreamInfo {
+                    config: config.clone(),
+                    keys,
+                    panic: Arc::clone(upstream.panic_flag()),
+                },
+            );
+        }
+        self.entries.retain(|key, entry| {
+            let keep = seen.contains_key(key);
+            if !keep {
+                if let Some(p) = entry.prober.take() {
+                    p.abort();
+                }
+            }
+            keep
+        });
+        self.upstreams = infos;
+        let names: Vec<String> = self.upstreams.keys().cloned().collect();
+        for name in names {
+            self.update_panic(&name);
+        }
+    }
+
+    /// A backend reached a passive-check threshold on the data plane.
+    fn on_event(&mut self, event: HealthEvent) {
+        let now = Instant::now();
+        let Some(info) = self.upstreams.get(&event.upstream) else {
+            return;
+        };
+        let total = info.keys.len();
+        let ejected = info
+            .keys
+            .iter()
+            .filter(|k| self.entries.get(*k).is_some_and(|e| e.state.is_ejected()))
+            .count();
+        let allowed = may_eject(ejected, total, info.config.outlier.max_ejection_percent);
+        let threshold = match event.outcome {
+            Outcome::ServerError => info.config.outlier.consecutive_5xx,
+            _ => info.config.outlier.consecutive_gateway_failures,
+        }
+        .max(1);
+        let key = (event.upstream.clone(), event.addr);
+        let Some(entry) = self.entries.get_mut(&key) else {
+            return;
+        };
+        // The data plane counted the run of failures; replaying it makes the state machine
+        // reach the same threshold and apply its own rules (cap, ejection length).
+        let mut transition = None;
+        for _ in 0..threshold {
+            if let Some(t) = entry.state.on_response(event.outcome, now, allowed) {
+                transition = Some(t);
+                break;
+            }
+        }
+        if let Some(t) = transition {
+            log_transition(&key, &t);
+            entry.backend.reset_passive();
+        }
+        publish(entry, now);
+        self.update_panic(&key.0);
+    }
+
+    fn on_tick(&mut self) {
+        let now = Instant::now();
+        let mut changed = Vec::new();
+        for (key, entry) in self.entries.iter_mut() {
+            match entry.state.tick(now) {
+                Some(TickEvent::Transition(t)) => {
+                    log_transition(key, &t);
+                    changed.push(key.0.clone());
+                }
+                Some(TickEvent::DrainExpired) => {
+                    tracing::info!(upstream = %key.0, backend = %key.1, "drain timeout reached");
+                }
+                None => {}
+            }
+            publish(entry, now);
+        }
+        changed.dedup();
+        for name in changed {
+            self.update_panic(&name);
+        }
+    }
+
+    fn update_panic(&mut self, upstream: &str) {
+        let Some(info) = self.upstreams.get(upstream) else {
+            return;
+        };
+        let total = info.keys.len();
+        let eligible = info
+            .keys
+            .iter()
+            .filter(|k| {
+                self.entries
+                    .get(*k)
+                    .is_some_and(|e| e.state.status().is_eligible())
+            })
+            .count();
+        let panic = panic_mode(eligible, total, info.config.panic_threshold);
+        if info.panic.swap(panic, Ordering::Relaxed) != panic {
+            if panic {
+                tracing::warn!(
+                    upstream,
+                    eligible,
+                    total,
+                    threshold = info.config.panic_threshold,
+                    "panic mode: spreading over all backends"
+                );
+            } else {
+                tracing::info!(upstream, eligible, total, "panic mode over");
+            }
+        }
+    }
+}
+
+fn publish(entry: &Entry, now: Instant) {
+    entry
+        .backend
+        .publish(entry.state.status(), entry.state.weight_factor(now));
+}
+
+fn spawn_prober(
+    key: Key,
+    health: &HealthConfig,
+    generation: u64,
+    seed: u64,
+    tx: UnboundedSender<Msg>,
+) -> JoinHandle<()> {
+    let prober = Prober::new(health);
+    let interval = health.interval;
+    tokio::spawn(async move {
+        let mut rng = Rng::new(seed);
+        loop {
+            let outcome = prober.check(key.1).await;
+            let msg = Msg::Probe {
+                key: key.clone(),
+                generation,
+                outcome,
+            };
+            if tx.send(msg).is_err() {
+                return;
+            }
+            tokio::time::sleep(jittered(interval, rng.next_f64())).await;
+        }
+    })
+}
