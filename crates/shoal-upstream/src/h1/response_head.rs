@@ -81,15 +81,32 @@ pub fn parse_head(
             buf.advance(used);
             continue;
         }
-        let mut headers = HeaderMap::with_capacity(response.headers.len());
+        // Field values are kept as slices of the head's bytes rather than copied: one
+        // allocation for the head instead of one per value.
+        let base = buf.as_ptr() as usize;
+        let mut spans = Vec::with_capacity(response.headers.len());
         for field in response.headers.iter() {
             let name = HeaderName::from_bytes(field.name.as_bytes())
                 .map_err(|_| HeadError::Malformed("invalid header name"))?;
-            let value = HeaderValue::from_bytes(field.value)
+            // httparse's values are subslices of `buf`; checked anyway, since slicing out of
+            // range would panic.
+            let start = (field.value.as_ptr() as usize).wrapping_sub(base);
+            let end = start.wrapping_add(field.value.len());
+            if field.value.is_empty() {
+                spans.push((name, 0, 0));
+            } else if start < end && end <= used {
+                spans.push((name, start, end));
+            } else {
+                return Err(HeadError::Malformed("invalid header value"));
+            }
+        }
+        let head = buf.split_to(used).freeze();
+        let mut headers = HeaderMap::with_capacity(spans.len());
+        for (name, start, end) in spans {
+            let value = HeaderValue::from_maybe_shared(head.slice(start..end))
                 .map_err(|_| HeadError::Malformed("invalid header value"))?;
             headers.append(name, value);
         }
-        buf.advance(used);
         let no_body =
             head_request || status == StatusCode::NO_CONTENT || status == StatusCode::NOT_MODIFIED;
         let framing = if no_body {
@@ -190,6 +207,18 @@ mod tests {
         assert!(head.reusable);
         assert_eq!(head.headers["x-a"], "b");
         assert_eq!(&buf[..], b"hello");
+    }
+
+    #[test]
+    fn keeps_empty_and_repeated_values() {
+        let mut buf = BytesMut::from(&b"HTTP/1.1 200 OK\r\nX-Empty:\r\nSet-Cookie: a=1\r\nSet-Cookie: b=2\r\nContent-Length: 0\r\n\r\n"[..]);
+        let head = parse_head(&mut buf, false)
+            .expect("valid")
+            .expect("complete");
+        assert_eq!(head.headers["x-empty"], "");
+        let cookies: Vec<_> = head.headers.get_all("set-cookie").iter().collect();
+        assert_eq!(cookies, ["a=1", "b=2"]);
+        assert!(buf.is_empty());
     }
 
     #[test]
