@@ -88,6 +88,8 @@ pub(crate) struct ClientIo {
     idle_timeout: Duration,
     timer: Timer,
     deadline: Pin<Box<Sleep>>,
+    /// When the running clock runs out; the timer above may lag behind it.
+    deadline_at: Instant,
     protocol: Protocol,
     /// Requests started when the connection last had one under way; a change means a new
     /// request began, so the idle clock restarts.
@@ -109,15 +111,19 @@ impl ClientIo {
             idle_timeout,
             timer: Timer::Off,
             deadline: Box::pin(tokio::time::sleep(header_timeout)),
+            deadline_at: Instant::now() + header_timeout,
             protocol: Protocol::Unknown,
             fresh: true,
             timed_out: false,
         }
     }
 
+    /// Sets the clock. Only the deadline is recorded here; the timer itself is moved when
+    /// the connection actually waits (`on_pending`), so a request whose head arrives in one
+    /// read — nearly all of them — never touches the timer wheel.
     fn arm(&mut self, timer: Timer, after: Duration) {
         self.timer = timer;
-        self.deadline.as_mut().reset(Instant::now() + after);
+        self.deadline_at = Instant::now() + after;
     }
 
     /// Bytes arrived: maybe the start of a request head.
@@ -161,8 +167,20 @@ impl ClientIo {
             };
             self.arm(Timer::Idle, wait);
         }
-        if self.deadline.as_mut().poll(cx).is_pending() {
-            return Poll::Pending;
+        // The timer may be later than the deadline (armed for an earlier, longer wait): pull
+        // it in. If it is earlier (the deadline moved on since), it fires, and is pushed out
+        // below; that happens once per idle period, not once per request.
+        if self.deadline.deadline() > self.deadline_at {
+            self.deadline.as_mut().reset(self.deadline_at);
+        }
+        loop {
+            if self.deadline.as_mut().poll(cx).is_pending() {
+                return Poll::Pending;
+            }
+            if Instant::now() >= self.deadline_at {
+                break;
+            }
+            self.deadline.as_mut().reset(self.deadline_at);
         }
         self.timed_out = true;
         if matches!(self.timer, Timer::Head(_)) && self.protocol == Protocol::Http1 {

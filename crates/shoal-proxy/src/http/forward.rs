@@ -16,6 +16,7 @@ use std::time::Instant;
 use http::request::Parts;
 use http::{Method, Response, Version};
 use hyper::body::Incoming;
+use shoal_core::Algorithm;
 use shoal_health::Outcome;
 use shoal_upstream::h1::{ExchangeError, Release, ResponseBody};
 use shoal_upstream::{backoff, RetryPermit, Upstream, UpstreamBody};
@@ -102,7 +103,9 @@ pub(crate) async fn forward(
         let Some(request_body) = body.take() else {
             break;
         };
-        let started = Instant::now();
+        // Latency feeds only p2c_ewma's estimate: no clock read or lock for the others.
+        let measure = config.algorithm == Algorithm::P2cEwma;
+        let started = measure.then(Instant::now);
         let exchanged = tokio::time::timeout(
             config.response_timeout,
             pooled.conn.exchange(&parts, request_body),
@@ -110,7 +113,9 @@ pub(crate) async fn forward(
         .await;
         let error = match exchanged {
             Ok(Ok(head)) => {
-                backend.record_latency(started.elapsed());
+                if let Some(started) = started {
+                    backend.record_latency(started.elapsed());
+                }
                 backend.report(if head.status.is_server_error() {
                     Outcome::ServerError
                 } else {
