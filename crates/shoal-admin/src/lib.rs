@@ -1,0 +1,37 @@
+//! shoal-admin: the operator's HTTP API — read listeners and upstreams, drain, enable,
+//! disable, reweigh, add and remove backends, reload the config — plus shoal's own `/live` and
+//! `/ready`. The endpoints, bodies and errors are documented in `docs/admin-api.md`.
+//!
+//! The API never changes state itself: it calls a [`Control`], which the binary implements by
+//! reading its snapshot and sending commands to shoal's one control task. So this crate must
+//! not depend on shoal-proxy, shoal-upstream or shoal-config; it knows only its own [`views`]
+//! and shoal-core.
+//!
+//! ```no_run
+//! # use std::sync::Arc;
+//! # async fn run(control: Arc<dyn shoal_admin::Control>) -> std::io::Result<()> {
+//! let (shutdown, signal) = shoal_core::Shutdown::new();
+//! let server = shoal_admin::AdminServer::bind("127.0.0.1:9090".parse().expect("addr"), None, control)?;
+//! let task = tokio::spawn(server.serve(signal));
+//! // ...
+//! shutdown.trigger();
+//! # let _ = task.await;
+//! # Ok(())
+//! # }
+//! ```
+
+mod admin_server;
+mod api_error;
+mod backend_path;
+mod bearer_token;
+mod control;
+mod json_body;
+mod routes;
+pub mod views;
+
+pub use admin_server::{AdminServer, MAX_BODY_BYTES};
+pub use control::{Control, ControlError, MAX_WEIGHT};
+pub use views::{
+    BackendState, BackendView, CheckResult, CheckView, ListenerView, ReloadSummary, RouteView,
+    UpstreamView,
+};

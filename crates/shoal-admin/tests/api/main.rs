@@ -1,0 +1,11 @@
+//! The admin API over real HTTP on 127.0.0.1:0, against an in-memory [`Control`].
+//!
+//! [`Control`]: shoal_admin::Control
+
+mod auth;
+mod backends;
+mod errors;
+mod fake_control;
+mod harness;
+mod reads;
+mod server;
