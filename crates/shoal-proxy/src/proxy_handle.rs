@@ -41,7 +41,7 @@ pub struct ProxyHandle {
     shared: Arc<Shared>,
     health: HealthSupervisor,
     shutdown: Shutdown,
-    threads: Vec<JoinHandle<()>>,
+    threads: std::sync::Mutex<Vec<JoinHandle<()>>>,
 }
 
 impl ProxyHandle {
@@ -112,7 +112,7 @@ impl ProxyHandle {
             shared,
             health,
             shutdown,
-            threads,
+            threads: std::sync::Mutex::new(threads),
         })
     }
 
@@ -153,17 +153,28 @@ impl ProxyHandle {
         self.shutdown.trigger();
     }
 
+    fn take_threads(&self) -> Vec<JoinHandle<()>> {
+        let mut threads = self.threads.lock().unwrap_or_else(|e| e.into_inner());
+        std::mem::take(&mut *threads)
+    }
+
     /// Waits (blocking the calling thread) for every worker to exit.
-    pub fn join(mut self) {
-        for thread in self.threads.drain(..) {
+    pub fn join(&self) {
+        for thread in self.take_threads() {
             let _ = thread.join();
         }
     }
 
     /// Shuts down and waits without blocking an async caller's thread.
-    pub async fn stop(self) {
+    pub async fn stop(&self) {
         self.shutdown();
-        let _ = tokio::task::spawn_blocking(move || self.join()).await;
+        let threads = self.take_threads();
+        let _ = tokio::task::spawn_blocking(move || {
+            for thread in threads {
+                let _ = thread.join();
+            }
+        })
+        .await;
     }
 }
 

@@ -152,6 +152,36 @@ impl HealthSupervisor {
         answer.await.ok().flatten()
     }
 
+    /// [`HealthSupervisor::operate`] for callers on a blocking thread (never on an event loop).
+    pub fn operate_blocking(
+        &self,
+        upstream: &str,
+        addr: SocketAddr,
+        op: Operation,
+    ) -> Option<BackendStatus> {
+        let (reply, answer) = oneshot::channel();
+        self.tx
+            .send(Msg::Operate {
+                key: (upstream.to_string(), addr),
+                op,
+                reply,
+            })
+            .ok()?;
+        answer.blocking_recv().ok().flatten()
+    }
+
+    /// [`HealthSupervisor::view`] for callers on a blocking thread (never on an event loop).
+    pub fn view_blocking(&self, upstream: &str, addr: SocketAddr) -> Option<HealthView> {
+        let (reply, answer) = oneshot::channel();
+        self.tx
+            .send(Msg::View {
+                key: (upstream.to_string(), addr),
+                reply,
+            })
+            .ok()?;
+        answer.blocking_recv().ok().flatten()
+    }
+
     /// The health details of one backend.
     pub async fn view(&self, upstream: &str, addr: SocketAddr) -> Option<HealthView> {
         let (reply, answer) = oneshot::channel();
@@ -382,7 +412,14 @@ impl SupervisorTask {
                     .is_some_and(|e| e.state.status().is_eligible())
             })
             .count();
-        let panic = panic_mode(eligible, total, info.config.panic_threshold);
+        // Backends still waiting for their first check are not failing, just unknown: panic
+        // over them would send traffic to backends that were never admitted.
+        let unchecked = info.keys.iter().any(|k| {
+            self.entries
+                .get(k)
+                .is_some_and(|e| e.state.policy().active_checks && e.state.last_probe().is_none())
+        });
+        let panic = !unchecked && panic_mode(eligible, total, info.config.panic_threshold);
         if info.panic.swap(panic, Ordering::Relaxed) != panic {
             if panic {
                 tracing::warn!(

@@ -2,7 +2,9 @@
 //! functions, so tests drive them in-process. Each command returns its exit code:
 //! 0 ok, 1 runtime failure, 2 bad config or usage.
 
+pub mod app_control;
 pub mod check;
+pub mod control;
 pub mod demo;
 pub mod echo;
 pub mod echo_cmd;

@@ -1,10 +1,16 @@
-//! `shoal run`: serve from a config file until SIGTERM/SIGINT; SIGHUP re-reads the file.
+//! `shoal run`: serve from a config file until SIGTERM/SIGINT; SIGHUP re-reads the file;
+//! `[admin]` starts the admin API.
 
 use std::path::Path;
+use std::sync::Arc;
 
-use shoal_config::Config;
+use shoal_admin::AdminServer;
+use shoal_config::{AdminConfig, Config};
+use shoal_core::{Shutdown, ShutdownSignal};
 use shoal_proxy::ProxyHandle;
 
+use crate::app_control::AppControl;
+use crate::control::Controller;
 use crate::signals::{Request, Signals};
 use crate::{EXIT_BAD_CONFIG, EXIT_FAILURE, EXIT_OK};
 
@@ -31,42 +37,87 @@ pub fn run(path: &Path) -> u8 {
             return EXIT_FAILURE;
         }
     };
-    runtime.block_on(async {
-        // Signals first, so a signal arriving while binding is not lost.
-        let mut signals = match Signals::new() {
-            Ok(s) => s,
+    runtime.block_on(serve(path, config))
+}
+
+async fn serve(path: &Path, config: Config) -> u8 {
+    // Signals first, so a signal arriving while binding is not lost.
+    let mut signals = match Signals::new() {
+        Ok(s) => s,
+        Err(e) => {
+            eprintln!("shoal: cannot install signal handlers: {e}");
+            return EXIT_FAILURE;
+        }
+    };
+    let proxy = match ProxyHandle::start(&config) {
+        Ok(p) => p,
+        Err(e) => {
+            eprintln!("shoal: {e}");
+            return EXIT_FAILURE;
+        }
+    };
+    for (name, addr) in proxy.listener_addrs() {
+        tracing::info!(listener = %name, %addr, "listening");
+    }
+    let grace = config.server.grace_period;
+    let admin_config = config.admin.clone();
+    let controller = Arc::new(Controller::new(proxy, config, Some(path.to_path_buf())));
+    let (admin_shutdown, admin_signal) = Shutdown::new();
+    let admin = match admin_config {
+        Some(admin) => match start_admin(&admin, &controller, admin_signal) {
+            Ok(task) => Some(task),
             Err(e) => {
-                eprintln!("shoal: cannot install signal handlers: {e}");
+                eprintln!("shoal: admin API: {e}");
+                controller.proxy().stop().await;
                 return EXIT_FAILURE;
             }
-        };
-        let proxy = match ProxyHandle::start(&config) {
-            Ok(p) => p,
-            Err(e) => {
-                eprintln!("shoal: {e}");
-                return EXIT_FAILURE;
-            }
-        };
-        for (name, addr) in proxy.listener_addrs() {
-            tracing::info!(listener = %name, %addr, "listening");
+        },
+        None => None,
+    };
+    loop {
+        match signals.next().await {
+            Request::Stop => break,
+            Request::Reload => match controller.reload() {
+                Ok(summary) => {
+                    tracing::info!(config = %path.display(), changed = summary.changed, "reloaded");
+                }
+                Err(errors) => {
+                    tracing::error!(config = %path.display(), "reload refused, old config keeps serving:\n{}", errors.join("\n"));
+                }
+            },
         }
-        loop {
-            match signals.next().await {
-                Request::Stop => break,
-                Request::Reload => match Config::load(path) {
-                    Ok(new) => {
-                        proxy.reload(&new);
-                        tracing::info!(config = %path.display(), "reloaded");
-                    }
-                    Err(errors) => {
-                        tracing::error!(config = %path.display(), "reload refused, old config keeps serving:\n{errors}");
-                    }
-                },
-            }
+    }
+    tracing::info!(grace_period = ?grace, "stopping: finishing in-flight requests");
+    admin_shutdown.trigger();
+    if let Some(task) = admin {
+        let _ = task.await;
+    }
+    controller.proxy().stop().await;
+    tracing::info!("stopped");
+    EXIT_OK
+}
+
+fn start_admin(
+    admin: &AdminConfig,
+    controller: &Arc<Controller>,
+    signal: ShutdownSignal,
+) -> Result<tokio::task::JoinHandle<()>, String> {
+    let token = match &admin.token_file {
+        Some(file) => Some(
+            std::fs::read_to_string(file)
+                .map_err(|e| format!("cannot read {}: {e}", file.display()))?
+                .trim()
+                .to_string(),
+        ),
+        None => None,
+    };
+    let control = Arc::new(AppControl::new(Arc::clone(controller)));
+    let server = AdminServer::bind(admin.bind, token, control)
+        .map_err(|e| format!("cannot listen on {}: {e}", admin.bind))?;
+    tracing::info!(addr = %server.local_addr(), "admin API listening");
+    Ok(tokio::spawn(async move {
+        if let Err(e) = server.serve(signal).await {
+            tracing::error!(error = %e, "admin API failed");
         }
-        tracing::info!(grace_period = ?config.server.grace_period, "stopping: finishing in-flight requests");
-        proxy.stop().await;
-        tracing::info!("stopped");
-        EXIT_OK
-    })
+    }))
 }

@@ -20,7 +20,7 @@ const SHOAL: &str = env!("CARGO_BIN_EXE_shoal");
 const PROCESS_TIMEOUT: Duration = Duration::from_secs(15);
 
 /// A directory of its own for each test, under cargo's per-target temporary directory.
-fn test_dir(test: &str) -> PathBuf {
+pub(super) fn test_dir(test: &str) -> PathBuf {
     let dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR"))
         .join("e2e-cli")
         .join(format!("{test}-{}", std::process::id()));
@@ -28,13 +28,13 @@ fn test_dir(test: &str) -> PathBuf {
     dir
 }
 
-fn write_file(test: &str, name: &str, text: &str) -> PathBuf {
+pub(super) fn write_file(test: &str, name: &str, text: &str) -> PathBuf {
     let path = test_dir(test).join(name);
     std::fs::write(&path, text).expect("write config");
     path
 }
 
-fn shoal(args: &[&str]) -> Command {
+pub(super) fn shoal(args: &[&str]) -> Command {
     let mut command = Command::new(SHOAL);
     command
         .args(args)
@@ -60,12 +60,12 @@ async fn run_to_end(args: &[&str]) -> (Option<i32>, String, String) {
     )
 }
 
-fn signal(child: &Child, sig: Signal) {
+pub(super) fn signal(child: &Child, sig: Signal) {
     let pid = child.id().expect("child still running");
     kill(Pid::from_raw(i32::try_from(pid).expect("pid")), sig).expect("send signal");
 }
 
-async fn wait_exit(child: &mut Child) -> ExitStatus {
+pub(super) async fn wait_exit(child: &mut Child) -> ExitStatus {
     tokio::time::timeout(PROCESS_TIMEOUT, child.wait())
         .await
         .expect("process exits in time")
@@ -74,7 +74,7 @@ async fn wait_exit(child: &mut Child) -> ExitStatus {
 
 /// Reads lines until `pick` returns something (bounded in time and lines); every line read
 /// is also kept in `seen` for messages.
-async fn read_until<R, T>(
+pub(super) async fn read_until<R, T>(
     lines: &mut Lines<BufReader<R>>,
     seen: &mut Vec<String>,
     mut pick: impl FnMut(&str) -> Option<T>,
@@ -100,7 +100,7 @@ where
 
 /// Keeps reading the rest of a pipe in the background (so the child never blocks on it);
 /// the task ends with every line once the pipe closes.
-fn drain<R: AsyncRead + Unpin + Send + 'static>(
+pub(super) fn drain<R: AsyncRead + Unpin + Send + 'static>(
     mut lines: Lines<BufReader<R>>,
 ) -> JoinHandle<Vec<String>> {
     tokio::spawn(async move {

@@ -5,6 +5,7 @@
 //! `eventually` or explicit signals instead), every loop bounded, distribution checks with
 //! tolerances derived from the sample size, no shared global state between tests.
 
+mod admin;
 mod balancing;
 mod cli;
 mod errors;
