@@ -4,6 +4,7 @@
 
 pub mod app_control;
 pub mod check;
+pub mod config_watch;
 pub mod control;
 pub mod demo;
 pub mod echo;

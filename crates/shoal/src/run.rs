@@ -10,6 +10,7 @@ use shoal_core::{Shutdown, ShutdownSignal};
 use shoal_proxy::ProxyHandle;
 
 use crate::app_control::AppControl;
+use crate::config_watch::ConfigWatch;
 use crate::control::Controller;
 use crate::signals::{Request, Signals};
 use crate::{EXIT_BAD_CONFIG, EXIT_FAILURE, EXIT_OK};
@@ -49,6 +50,15 @@ async fn serve(path: &Path, config: Config) -> u8 {
             return EXIT_FAILURE;
         }
     };
+    // Watching starts before anything announces itself ready, so no edit made after that
+    // can be missed.
+    let mut watch = match ConfigWatch::new(path) {
+        Ok(w) => Some(w),
+        Err(e) => {
+            tracing::warn!(config = %path.display(), error = %e, "cannot watch the config file; reload with SIGHUP or the admin API");
+            None
+        }
+    };
     let proxy = match ProxyHandle::start(&config) {
         Ok(p) => p,
         Err(e) => {
@@ -75,16 +85,20 @@ async fn serve(path: &Path, config: Config) -> u8 {
         None => None,
     };
     loop {
-        match signals.next().await {
-            Request::Stop => break,
-            Request::Reload => match controller.reload() {
-                Ok(summary) => {
-                    tracing::info!(config = %path.display(), changed = summary.changed, "reloaded");
-                }
-                Err(errors) => {
-                    tracing::error!(config = %path.display(), "reload refused, old config keeps serving:\n{}", errors.join("\n"));
-                }
+        let cause = tokio::select! {
+            request = signals.next() => match request {
+                Request::Stop => break,
+                Request::Reload => "SIGHUP",
             },
+            () = changed(&mut watch) => "file changed",
+        };
+        match controller.reload() {
+            Ok(summary) => {
+                tracing::info!(config = %path.display(), cause, changed = summary.changed, "reloaded");
+            }
+            Err(errors) => {
+                tracing::error!(config = %path.display(), cause, "reload refused, old config keeps serving:\n{}", errors.join("\n"));
+            }
         }
     }
     tracing::info!(grace_period = ?grace, "stopping: finishing in-flight requests");
@@ -120,4 +134,12 @@ fn start_admin(
             tracing::error!(error = %e, "admin API failed");
         }
     }))
+}
+
+/// The next change of the watched file; never, without a watch.
+async fn changed(watch: &mut Option<ConfigWatch>) {
+    match watch {
+        Some(w) => w.changed().await,
+        None => std::future::pending().await,
+    }
 }

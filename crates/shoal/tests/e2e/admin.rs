@@ -269,7 +269,8 @@ async fn admin_api_drives_a_running_shoal() {
         .expect("proxied");
     assert_eq!(r.status, 200);
 
-    // SIGHUP: the file adds a again (the file changed a, so the file wins over its removal).
+    // The file adds a again (the file changed a, so the file wins over its removal); SIGHUP
+    // or the file watch, whichever comes first, applies it.
     std::fs::write(&path, config(&[a.addr(), b.addr()])).expect("rewrite");
     signal(&child, Signal::SIGHUP);
     eventually(WAIT, || async {
@@ -281,4 +282,45 @@ async fn admin_api_drives_a_running_shoal() {
     let status = wait_exit(&mut child).await;
     let lines = logs.await.expect("logs");
     assert_eq!(status.code(), Some(0), "{seen:#?} {lines:#?}");
+}
+
+#[tokio::test]
+async fn an_edited_config_file_is_reloaded_without_a_signal() {
+    let a = TestBackend::http().name("a").await;
+    let b = TestBackend::http().name("b").await;
+    let path = write_file("admin_watch", "shoal.toml", &config(&[a.addr()]));
+    let mut child = shoal(&["run", "-c", path.to_str().expect("utf-8")])
+        .spawn()
+        .expect("spawn shoal run");
+    let mut stderr = BufReader::new(child.stderr.take().expect("stderr")).lines();
+    let mut seen = Vec::new();
+    let admin = read_until(&mut stderr, &mut seen, |l| {
+        logged_addr(l, "admin API listening")
+    })
+    .await;
+    let client = TestClient::http1();
+    // Written the way deploy tools do: a new file renamed over the old one.
+    let staged = path.with_extension("new");
+    std::fs::write(&staged, config(&[a.addr(), b.addr()])).expect("stage");
+    std::fs::rename(&staged, &path).expect("rename");
+    let sb = b.addr().to_string();
+    eventually(WAIT, || async {
+        backends_of(&client, admin).await.contains(&sb)
+    })
+    .await;
+    read_until(&mut stderr, &mut seen, |l| {
+        (l.contains("reloaded") && l.contains("file changed")).then_some(())
+    })
+    .await;
+    // SIGHUP re-reads the file too, changed or not.
+    signal(&child, Signal::SIGHUP);
+    read_until(&mut stderr, &mut seen, |l| {
+        (l.contains("reloaded") && l.contains("SIGHUP")).then_some(())
+    })
+    .await;
+    let logs = drain(stderr);
+    signal(&child, Signal::SIGTERM);
+    let status = wait_exit(&mut child).await;
+    let lines = logs.await.expect("logs");
+    assert_eq!(status.code(), Some(0), "{lines:#?}");
 }
