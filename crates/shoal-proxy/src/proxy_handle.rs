@@ -11,7 +11,7 @@ use shoal_upstream::{HealthSupervisor, UpstreamRegistry};
 
 use crate::listener::bind_reuseport;
 use crate::snapshot::Snapshot;
-use crate::worker::{self, WorkerSockets};
+use crate::worker::{self, WorkerMsg, WorkerSockets};
 
 /// Why the data plane could not start.
 #[derive(Debug, thiserror::Error)]
@@ -35,13 +35,47 @@ pub(crate) struct Shared {
 }
 
 /// A running data plane: its bound addresses, and the way to reload or stop it.
-#[derive(Debug)]
 pub struct ProxyHandle {
-    addrs: Vec<(String, SocketAddr)>,
+    /// Each listener's name, configured bind and bound address, in config order.
+    listeners: std::sync::Mutex<Vec<BoundListener>>,
+    workers: Vec<tokio::sync::mpsc::UnboundedSender<WorkerMsg>>,
     shared: Arc<Shared>,
     health: HealthSupervisor,
     shutdown: Shutdown,
     threads: std::sync::Mutex<Vec<JoinHandle<()>>>,
+}
+
+#[derive(Debug, Clone)]
+struct BoundListener {
+    name: String,
+    bind: SocketAddr,
+    local: SocketAddr,
+}
+
+impl std::fmt::Debug for ProxyHandle {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ProxyHandle")
+            .field("listeners", &self.listener_addrs())
+            .finish_non_exhaustive()
+    }
+}
+
+/// Binds `count` sockets for a listener.
+fn bind_listener(
+    name: &str,
+    bind: SocketAddr,
+    count: usize,
+) -> Result<(SocketAddr, Vec<std::net::TcpListener>), StartError> {
+    let bound = bind_reuseport(bind, count).map_err(|source| StartError::Bind {
+        listener: name.to_string(),
+        addr: bind,
+        source,
+    })?;
+    let local = bound
+        .first()
+        .and_then(|s| s.local_addr().ok())
+        .unwrap_or(bind);
+    Ok((local, bound))
 }
 
 impl ProxyHandle {
@@ -54,21 +88,16 @@ impl ProxyHandle {
         let snapshot = Snapshot::build(config, &registry, true);
         health.sync(snapshot.upstreams.clone(), true);
 
-        let mut addrs = Vec::new();
+        let mut bound_listeners = Vec::new();
         // sockets[w] = the sockets worker w accepts on, one per listener.
         let mut sockets: Vec<WorkerSockets> = (0..workers).map(|_| Vec::new()).collect();
         for (index, listener) in config.listeners.iter().enumerate() {
-            let bound =
-                bind_reuseport(listener.bind, workers).map_err(|source| StartError::Bind {
-                    listener: listener.name.clone(),
-                    addr: listener.bind,
-                    source,
-                })?;
-            let local = bound
-                .first()
-                .and_then(|s| s.local_addr().ok())
-                .unwrap_or(listener.bind);
-            addrs.push((listener.name.clone(), local));
+            let (local, bound) = bind_listener(&listener.name, listener.bind, workers)?;
+            bound_listeners.push(BoundListener {
+                name: listener.name.clone(),
+                bind: listener.bind,
+                local,
+            });
             for (w, socket) in bound.into_iter().enumerate() {
                 sockets[w].push((index, listener.name.clone(), socket));
             }
@@ -97,18 +126,26 @@ impl ProxyHandle {
             })
             .map_err(StartError::Thread)?;
         threads.push(control);
+        let mut senders = Vec::with_capacity(workers);
         for (id, sockets) in sockets.into_iter().enumerate() {
             let shared = Arc::clone(&shared);
             let signal = shutdown.signal();
+            let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
+            senders.push(tx);
             let thread = std::thread::Builder::new()
                 .name(format!("shoal-worker-{id}"))
-                .spawn(move || worker::run(id, sockets, shared, signal))
+                .spawn(move || worker::run(id, sockets, shared, signal, rx))
                 .map_err(StartError::Thread)?;
             threads.push(thread);
         }
-        tracing::info!(workers, listeners = ?addrs, "proxy started");
+        let names: Vec<(String, SocketAddr)> = bound_listeners
+            .iter()
+            .map(|l| (l.name.clone(), l.local))
+            .collect();
+        tracing::info!(workers, listeners = ?names, "proxy started");
         Ok(ProxyHandle {
-            addrs,
+            listeners: std::sync::Mutex::new(bound_listeners),
+            workers: senders,
             shared,
             health,
             shutdown,
@@ -116,14 +153,24 @@ impl ProxyHandle {
         })
     }
 
+    fn bound(&self) -> std::sync::MutexGuard<'_, Vec<BoundListener>> {
+        self.listeners.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
     /// The address listener `name` is bound to (its real port when the config said 0).
     pub fn listener_addr(&self, name: &str) -> Option<SocketAddr> {
-        self.addrs.iter().find(|(n, _)| n == name).map(|(_, a)| *a)
+        self.bound()
+            .iter()
+            .find(|l| l.name == name)
+            .map(|l| l.local)
     }
 
     /// Every listener with its bound address, in config order.
-    pub fn listener_addrs(&self) -> &[(String, SocketAddr)] {
-        &self.addrs
+    pub fn listener_addrs(&self) -> Vec<(String, SocketAddr)> {
+        self.bound()
+            .iter()
+            .map(|l| (l.name.clone(), l.local))
+            .collect()
     }
 
     /// The snapshot serving now.
@@ -131,15 +178,61 @@ impl ProxyHandle {
         self.shared.snapshot.load_full()
     }
 
-    /// Swaps in a new config's routes and upstreams. Requests under way finish with the
-    /// snapshot they started with; backends present in both keep their state. Listeners are
-    /// bound at start and are not changed by a reload.
-    pub fn reload(&self, config: &Config) {
+    /// Swaps in a new config. Requests under way finish with the snapshot they started
+    /// with; backends present in both keep their state. New listeners are bound first (a
+    /// bind failure refuses the whole reload, and the old config keeps serving); removed
+    /// listeners stop accepting, and their connections finish their current request.
+    /// A listener whose `bind` changed is removed and added again.
+    pub fn reload(&self, config: &Config) -> Result<(), StartError> {
+        let mut bound = self.bound();
+        let keep =
+            |name: &str, bind: SocketAddr| bound.iter().any(|l| l.name == name && l.bind == bind);
+        let mut added = Vec::new();
+        for (index, listener) in config.listeners.iter().enumerate() {
+            if !keep(&listener.name, listener.bind) {
+                let (local, sockets) =
+                    bind_listener(&listener.name, listener.bind, self.workers.len())?;
+                added.push((index, listener, local, sockets));
+            }
+        }
+        let removed: Vec<String> = bound
+            .iter()
+            .filter(|l| {
+                !config
+                    .listeners
+                    .iter()
+                    .any(|c| c.name == l.name && c.bind == l.bind)
+            })
+            .map(|l| l.name.clone())
+            .collect();
+
         let snapshot = Arc::new(Snapshot::build(config, &self.shared.registry, false));
         self.health.sync(snapshot.upstreams.clone(), false);
         self.shared.snapshot.store(snapshot);
         let keep: Vec<_> = config.upstreams.iter().collect();
         self.shared.registry.retain(&keep);
+
+        for name in &removed {
+            for worker in &self.workers {
+                let _ = worker.send(WorkerMsg::Remove(name.clone()));
+            }
+            tracing::info!(listener = %name, "listener removed: draining its connections");
+        }
+        bound.retain(|l| !removed.contains(&l.name));
+        for (index, listener, local, sockets) in added {
+            for (worker, socket) in self.workers.iter().zip(sockets) {
+                let _ = worker.send(WorkerMsg::Add(index, listener.name.clone(), socket));
+            }
+            tracing::info!(listener = %listener.name, addr = %local, "listener added");
+            bound.push(BoundListener {
+                name: listener.name.clone(),
+                bind: listener.bind,
+                local,
+            });
+        }
+        // Keep config order for listings.
+        bound.sort_by_key(|l| config.listeners.iter().position(|c| c.name == l.name));
+        Ok(())
     }
 
     /// The health supervisor (operator commands, health details).

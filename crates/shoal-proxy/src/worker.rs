@@ -7,8 +7,9 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
-use shoal_core::ShutdownSignal;
+use shoal_core::{Shutdown, ShutdownSignal};
 use tokio::net::TcpListener;
+use tokio::sync::mpsc::UnboundedReceiver;
 use tokio::sync::Notify;
 
 use crate::http::connection::{serve_connection, ConnContext, HttpServer};
@@ -56,11 +57,21 @@ impl Drop for ConnGuard {
     }
 }
 
+/// What the proxy tells a running worker.
+pub(crate) enum WorkerMsg {
+    /// Start accepting on a newly bound listener socket (a reload added the listener).
+    Add(usize, String, std::net::TcpListener),
+    /// Stop accepting on a listener (a reload removed it); its connections finish their
+    /// current request and close.
+    Remove(String),
+}
+
 pub(crate) fn run(
     id: usize,
     sockets: WorkerSockets,
     shared: Arc<Shared>,
     shutdown: ShutdownSignal,
+    mut messages: UnboundedReceiver<WorkerMsg>,
 ) {
     let runtime = match tokio::runtime::Builder::new_current_thread()
         .enable_all()
@@ -74,34 +85,28 @@ pub(crate) fn run(
     };
     runtime.block_on(async move {
         let tracker = Arc::new(ConnTracker::default());
-        let mut accepting = Vec::new();
+        let mut worker = Worker {
+            id,
+            shared: Arc::clone(&shared),
+            tracker: Arc::clone(&tracker),
+            listeners: Vec::new(),
+        };
         for (index, name, socket) in sockets {
-            let listener = match TcpListener::from_std(socket) {
-                Ok(l) => l,
-                Err(e) => {
-                    tracing::error!(worker = id, listener = %name, error = %e, "cannot register listener");
-                    continue;
-                }
-            };
-            let max_header_bytes = shared
-                .snapshot
-                .load()
-                .listener_at(index, &name)
-                .map_or(65536, |l| l.config.max_header_bytes);
-            let ctx = AcceptContext {
-                worker: id,
-                listener_index: index,
-                listener_name: Arc::from(name.as_str()),
-                shared: Arc::clone(&shared),
-                server: Arc::new(HttpServer::new(max_header_bytes)),
-                tracker: Arc::clone(&tracker),
-            };
-            accepting.push(tokio::spawn(accept_loop(listener, ctx, shutdown.clone())));
+            worker.add(index, name, socket);
         }
         let mut stop = shutdown.clone();
-        stop.recv().await;
-        for task in accepting {
-            let _ = task.await;
+        loop {
+            tokio::select! {
+                _ = stop.recv() => break,
+                Some(msg) = messages.recv() => match msg {
+                    WorkerMsg::Add(index, name, socket) => worker.add(index, name, socket),
+                    WorkerMsg::Remove(name) => worker.remove(&name).await,
+                },
+            }
+        }
+        let names: Vec<String> = worker.listeners.iter().map(|l| l.name.clone()).collect();
+        for name in names {
+            worker.remove(&name).await;
         }
         // Listeners are closed now; connections were told to finish their current request.
         if tokio::time::timeout(shared.grace_period, tracker.wait_idle())
@@ -116,6 +121,60 @@ pub(crate) fn run(
         }
     });
     // Dropping the runtime cancels whatever is left.
+}
+
+/// One listener a worker accepts on, with its own stop signal (so a reload can remove it
+/// alone).
+struct Accepting {
+    name: String,
+    stop: Shutdown,
+    task: tokio::task::JoinHandle<()>,
+}
+
+struct Worker {
+    id: usize,
+    shared: Arc<Shared>,
+    tracker: Arc<ConnTracker>,
+    listeners: Vec<Accepting>,
+}
+
+impl Worker {
+    fn add(&mut self, index: usize, name: String, socket: std::net::TcpListener) {
+        let listener = match TcpListener::from_std(socket) {
+            Ok(l) => l,
+            Err(e) => {
+                tracing::error!(worker = self.id, listener = %name, error = %e, "cannot register listener");
+                return;
+            }
+        };
+        let max_header_bytes = self
+            .shared
+            .snapshot
+            .load()
+            .listener_at(index, &name)
+            .map_or(65536, |l| l.config.max_header_bytes);
+        let ctx = AcceptContext {
+            worker: self.id,
+            listener_index: index,
+            listener_name: Arc::from(name.as_str()),
+            shared: Arc::clone(&self.shared),
+            server: Arc::new(HttpServer::new(max_header_bytes)),
+            tracker: Arc::clone(&self.tracker),
+        };
+        let (stop, signal) = Shutdown::new();
+        let task = tokio::spawn(accept_loop(listener, ctx, signal));
+        self.listeners.push(Accepting { name, stop, task });
+    }
+
+    /// Stops accepting on `name` and waits for its accept loop to close the socket.
+    async fn remove(&mut self, name: &str) {
+        let Some(pos) = self.listeners.iter().position(|l| l.name == name) else {
+            return;
+        };
+        let accepting = self.listeners.remove(pos);
+        accepting.stop.trigger();
+        let _ = accepting.task.await;
+    }
 }
 
 struct AcceptContext {

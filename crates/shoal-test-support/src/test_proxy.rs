@@ -83,7 +83,9 @@ backends = [{}]
     /// Swaps in a new config (listeners stay as bound).
     pub fn reload(&self, toml: &str) {
         let config = Config::from_toml_str(toml).unwrap_or_else(|e| panic!("reload config: {e}"));
-        self.handle().reload(&config);
+        self.handle()
+            .reload(&config)
+            .unwrap_or_else(|e| panic!("reload: {e}"));
     }
 
     /// The running data plane, for tests that need more.

@@ -55,6 +55,7 @@ fn change_error(e: ChangeError) -> ControlError {
         ChangeError::LastBackend(u) => {
             ControlError::Conflict(format!("{u} would have no backend left"))
         }
+        ChangeError::Refused(why) => ControlError::Conflict(why),
     }
 }
 

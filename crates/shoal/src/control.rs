@@ -37,6 +37,8 @@ pub enum ChangeError {
     AlreadyExists(String, SocketAddr),
     /// The last backend of an upstream cannot be removed.
     LastBackend(String),
+    /// The proxy could not apply it.
+    Refused(String),
 }
 
 pub struct Controller {
@@ -110,8 +112,14 @@ impl Controller {
         self.lock().effective()
     }
 
-    fn apply(&self, state: &State) {
-        self.proxy.reload(&state.effective());
+    /// Serves `candidate`; on success it becomes the state, on failure (a new listener
+    /// that cannot bind) the old state keeps serving.
+    fn commit(&self, state: &mut State, candidate: State) -> Result<(), String> {
+        self.proxy
+            .reload(&candidate.effective())
+            .map_err(|e| e.to_string())?;
+        *state = candidate;
+        Ok(())
     }
 
     /// Re-reads the file. On success, swaps in file + surviving runtime changes; on failure,
@@ -124,24 +132,27 @@ impl Controller {
         };
         let new_file = Config::load(path)
             .map_err(|errors| errors.0.iter().map(|e| e.to_string()).collect::<Vec<_>>())?;
-        Ok(self.replace_file(new_file))
+        self.replace_file(new_file).map_err(|e| vec![e])
     }
 
     /// Swaps the file's contents (already validated) and reports what changed.
-    pub fn replace_file(&self, new_file: Config) -> ReloadSummary {
+    pub fn replace_file(&self, new_file: Config) -> Result<ReloadSummary, String> {
         let mut state = self.lock();
         let before = state.effective();
         let (old_backends, new_backends) = (backends_of(&state.file), backends_of(&new_file));
         // A backend the file changed (appeared, disappeared, new weight) loses its runtime change.
         let touched = |key: &Key| old_backends.get(key) != new_backends.get(key);
-        let o = &mut state.overrides;
-        o.weights.retain(|k, _| !touched(k));
-        o.added.retain(|k, _| !touched(k));
-        o.removed.retain(|k| !touched(k));
-        state.file = new_file;
-        let after = state.effective();
-        self.apply(&state);
-        summarize(&before, &after)
+        let mut overrides = state.overrides.clone();
+        overrides.weights.retain(|k, _| !touched(k));
+        overrides.added.retain(|k, _| !touched(k));
+        overrides.removed.retain(|k| !touched(k));
+        let candidate = State {
+            file: new_file,
+            overrides,
+        };
+        let after = candidate.effective();
+        self.commit(&mut state, candidate)?;
+        Ok(summarize(&before, &after))
     }
 
     fn upstream_exists(state: &State, upstream: &str) -> Result<(), ChangeError> {
@@ -178,13 +189,21 @@ impl Controller {
         let mut state = self.lock();
         Self::backend_exists(&state, upstream, addr)?;
         let key = (upstream.to_string(), addr);
-        if let Some(w) = state.overrides.added.get_mut(&key) {
+        let mut overrides = state.overrides.clone();
+        if let Some(w) = overrides.added.get_mut(&key) {
             *w = weight;
         } else {
-            state.overrides.weights.insert(key, weight);
+            overrides.weights.insert(key, weight);
         }
-        self.apply(&state);
-        Ok(())
+        self.change(&mut state, overrides)
+    }
+
+    fn change(&self, state: &mut State, overrides: Overrides) -> Result<(), ChangeError> {
+        let candidate = State {
+            file: state.file.clone(),
+            overrides,
+        };
+        self.commit(state, candidate).map_err(ChangeError::Refused)
     }
 
     pub fn add_backend(
@@ -199,15 +218,15 @@ impl Controller {
             return Err(ChangeError::AlreadyExists(upstream.to_string(), addr));
         }
         let key = (upstream.to_string(), addr);
-        state.overrides.removed.remove(&key);
+        let mut overrides = state.overrides.clone();
+        overrides.removed.remove(&key);
         let in_file = backends_of(&state.file).contains_key(&key);
         if in_file {
-            state.overrides.weights.insert(key, weight);
+            overrides.weights.insert(key, weight);
         } else {
-            state.overrides.added.insert(key, weight);
+            overrides.added.insert(key, weight);
         }
-        self.apply(&state);
-        Ok(())
+        self.change(&mut state, overrides)
     }
 
     /// Takes a backend out of the config (call after it has drained).
@@ -222,12 +241,12 @@ impl Controller {
             return Err(ChangeError::LastBackend(upstream.to_string()));
         }
         let key = (upstream.to_string(), addr);
-        if state.overrides.added.remove(&key).is_none() {
-            state.overrides.removed.insert(key.clone());
+        let mut overrides = state.overrides.clone();
+        if overrides.added.remove(&key).is_none() {
+            overrides.removed.insert(key.clone());
         }
-        state.overrides.weights.remove(&key);
-        self.apply(&state);
-        Ok(())
+        overrides.weights.remove(&key);
+        self.change(&mut state, overrides)
     }
 }
 

@@ -13,6 +13,7 @@ mod h2;
 mod headers;
 mod hostile;
 mod pooling;
+mod reload;
 mod retries;
 mod routing;
 mod shutdown;
