@@ -513,3 +513,19 @@ fn the_documented_example_is_valid() {
     assert!(config.admin.is_some());
     assert!(config.upstreams.iter().all(|u| u.health.is_some()));
 }
+
+/// The tour in README.md (its toml blocks, read together) must stay valid.
+#[test]
+fn the_readme_tour_is_valid() {
+    let readme = include_str!("../../../README.md");
+    let blocks: Vec<&str> = readme
+        .split("```toml\n")
+        .skip(1)
+        .map(|rest| rest.split("```").next().expect("block is closed"))
+        .collect();
+    assert!(blocks.len() >= 2, "the README shows its config in toml blocks");
+    let config = Config::from_toml_str(&blocks.join("\n")).expect("README config");
+    assert_eq!(config.upstreams.len(), 2);
+    assert!(config.admin.is_some());
+    assert!(config.upstreams[0].health.is_some());
+}
