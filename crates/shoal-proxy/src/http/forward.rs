@@ -8,7 +8,9 @@
 //! - a failure on a reused keep-alive connection is first retried at once on a new
 //!   connection to the same backend (the backend closing an idle connection as we send is
 //!   a race, not a sign of trouble);
-//! - a response timeout, an invalid response, or a failing client body is not retried.
+//! - a response timeout counts like a failure after sending (idempotent, no body, within
+//!   `retries` and the budget: another backend); an invalid response or a failing client
+//!   body is not retried.
 
 use std::sync::Arc;
 use std::time::Instant;
@@ -144,6 +146,17 @@ pub(crate) async fn forward(
                     backend: backend.key().to_string(),
                     after: config.response_timeout,
                 });
+                // Like nginx's `proxy_next_upstream timeout`: a stalled backend (stopped,
+                // overloaded) should not fail an idempotent request another one can serve.
+                // The retry budget bounds the extra load.
+                if idempotent && replayable && sent_retries < config.retries {
+                    body = Some(UpstreamBody::Empty);
+                    sent_retries += 1;
+                    if !take_retry(upstream, &mut retry, tries).await {
+                        break;
+                    }
+                    continue;
+                }
                 break;
             }
         };

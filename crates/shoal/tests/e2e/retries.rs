@@ -1,6 +1,7 @@
 //! When shoal sends a request to another backend, and when it must not.
 
 use std::net::SocketAddr;
+use std::time::Duration;
 
 use shoal_test_support::{Mode, TestBackend, TestClient, TestProxy};
 
@@ -151,5 +152,56 @@ async fn every_backend_failing_is_502_after_bounded_attempts() {
     assert!(
         backends.iter().all(|b| b.hits() <= 1),
         "a retry goes to another backend"
+    );
+}
+
+#[tokio::test]
+async fn a_timed_out_get_moves_to_another_backend_but_a_post_does_not() {
+    let slow = TestBackend::http()
+        .name("slow")
+        .delay(Duration::from_secs(3))
+        .await;
+    let fast = TestBackend::http().name("fast").await;
+    let proxy = TestProxy::start(&over(
+        &[slow.addr(), fast.addr()],
+        "retry_backoff = \"0s\"\nresponse_timeout = \"200ms\"\n\
+         outlier = { consecutive_5xx = 0, consecutive_gateway_failures = 0 }",
+    ));
+    let client = TestClient::http1();
+    for i in 0..4 {
+        let response = get(&client, &proxy.url(&format!("/g{i}"))).await;
+        assert_eq!(response.status, 200, "GET {i}: {}", response.text());
+        assert_eq!(response.backend(), Some("fast"));
+    }
+    assert!(
+        slow.hits() >= 1,
+        "some GETs were first sent to the slow backend"
+    );
+    // A POST that reached the slow backend is never sent again.
+    let mut post_timeouts = 0;
+    for i in 0..4 {
+        let response = client
+            .post(&proxy.url(&format!("/p{i}")), "data")
+            .await
+            .expect("answered");
+        if response.status == 504 {
+            post_timeouts += 1;
+        } else {
+            assert_eq!(response.status, 200);
+        }
+    }
+    assert!(
+        post_timeouts >= 1,
+        "round robin sends some POSTs to the slow backend"
+    );
+    let fast_posts = fast
+        .requests()
+        .iter()
+        .filter(|r| r.method == http::Method::POST)
+        .count();
+    assert_eq!(
+        fast_posts + post_timeouts,
+        4,
+        "a timed-out POST is not replayed"
     );
 }
