@@ -523,7 +523,10 @@ fn the_readme_tour_is_valid() {
         .skip(1)
         .map(|rest| rest.split("```").next().expect("block is closed"))
         .collect();
-    assert!(blocks.len() >= 2, "the README shows its config in toml blocks");
+    assert!(
+        blocks.len() >= 2,
+        "the README shows its config in toml blocks"
+    );
     let config = Config::from_toml_str(&blocks.join("\n")).expect("README config");
     assert_eq!(config.upstreams.len(), 2);
     assert!(config.admin.is_some());
