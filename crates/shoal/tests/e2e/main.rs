@@ -14,6 +14,7 @@ mod headers;
 mod hostile;
 mod pooling;
 mod reload;
+mod processes;
 mod retries;
 mod routing;
 mod shutdown;
