@@ -6,6 +6,11 @@
 //! after a down one would take its share too (a, [b down], c → a c c a c c). Wait-free: one
 //! `fetch_add` on the common path, a second only when something was skipped.
 //!
+//! Slow start: a backend whose effective weight is below its configured weight (warming) is
+//! taken with probability effective/configured when its turn comes, else the walk moves on;
+//! so it gets that fraction of its share. (If every candidate declines, the first one is
+//! taken: a pick never fails for lack of luck.)
+//!
 //! The hashing balancers reuse it for requests that have no hash key.
 
 use crate::backend_view::BackendView;
@@ -37,9 +42,35 @@ impl RoundRobin {
         &self,
         _hash: Option<u64>,
         loads: &L,
-        _rng: &mut Rng,
+        rng: &mut Rng,
     ) -> Option<usize> {
-        self.pick_view(&BackendView::new(loads, &self.cfg))
+        let view = BackendView::new(loads, &self.cfg);
+        let n = self.cfg.len();
+        if n == 0 {
+            return None;
+        }
+        let start = self.cursor.next();
+        let mut first = None;
+        for step in 0..n {
+            let i = if start + step >= n {
+                start + step - n
+            } else {
+                start + step
+            };
+            if !view.pickable(i) {
+                continue;
+            }
+            let (w, cfg) = (view.weight(i), view.configured(i));
+            // Full weight (the common case) takes no random draw.
+            if w >= cfg || rng.below(u64::from(cfg)) < u64::from(w) {
+                if step > 0 {
+                    self.cursor.advance(step);
+                }
+                return Some(i);
+            }
+            first.get_or_insert(i);
+        }
+        first
     }
 
     #[inline]
@@ -95,10 +126,22 @@ mod tests {
     #[test]
     fn skipping_a_down_backend_keeps_the_rest_equal() {
         let b = rr(3);
-        let mut loads = FixedLoads::uniform(3, 1);
+        let mut loads = FixedLoads::with_weights(&[1, 2, 3]);
         loads.eligible[1] = false;
         let got: Vec<_> = seq(&b, &loads, 6).into_iter().flatten().collect();
         assert_eq!(got, vec![0, 2, 0, 2, 0, 2]);
+    }
+
+    #[test]
+    fn a_warming_backend_gets_its_fraction_of_a_turn() {
+        // Spec weights 1, 2, 3; backend 2 at a third of its weight (1 of 3).
+        let b = rr(3);
+        let loads = FixedLoads::with_weights(&[1, 2, 1]);
+        let picks = seq(&b, &loads, 3000);
+        let warming = picks.iter().filter(|p| **p == Some(2)).count();
+        // A full share would be ~1000; a third of it ~333 (binomial sd ~17 at these sizes).
+        assert!((230..=440).contains(&warming), "{warming}");
+        assert!(picks.iter().all(Option::is_some));
     }
 
     #[test]

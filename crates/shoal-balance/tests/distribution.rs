@@ -48,7 +48,9 @@ fn assert_shares(c: &[usize], want: &[f64]) {
 #[test]
 fn round_robin_is_exactly_equal_over_eligible_backends() {
     let b = build(Algorithm::RoundRobin, &[1, 5, 1, 9, 1]);
-    let mut loads = FixedLoads::uniform(5, 1);
+    // Every backend at its full configured weight (below it means warming, which round
+    // robin honours with a reduced share).
+    let mut loads = FixedLoads::with_weights(&[1, 5, 1, 9, 1]);
     loads.eligible[1] = false;
     loads.eligible[2] = false;
     assert_eq!(

@@ -5,14 +5,16 @@ use std::time::Duration;
 pub const SLOW_START_MIN_FACTOR: f64 = 0.1;
 
 /// Envoy's slow-start ramp with the default aggression 1.0 (linear):
-/// `max(0.1, max(elapsed_s, 1) / window_s)`, capped at 1.0. So for a 60 s window: 0.1 at 1 s
-/// (the floor), 0.5 at 30 s, 1.0 at 60 s and after. A zero window means no slow start: 1.0.
+/// `max(0.1, elapsed / window)`, capped at 1.0. So for a 60 s window: 0.1 at 1 s (the floor),
+/// 0.5 at 30 s, 1.0 at 60 s and after; for a 2 s window 0.1 at the start and 0.5 at 1 s.
+/// A zero window means no slow start: 1.0.
 pub fn slow_start_factor(elapsed: Duration, window: Duration) -> f64 {
     if window.is_zero() {
         return 1.0;
     }
-    // Envoy counts at least one second so the first picks do not see a factor of ~0.
-    let time_factor = elapsed.as_secs_f64().max(1.0) / window.as_secs_f64();
+    // The floor, not a minimum elapsed time, keeps the first picks from seeing ~0: a
+    // one-second minimum (as in Envoy's docs) would skip the ramp of any window under 10 s.
+    let time_factor = elapsed.as_secs_f64() / window.as_secs_f64();
     time_factor.clamp(SLOW_START_MIN_FACTOR, 1.0)
 }
 
@@ -45,7 +47,11 @@ mod tests {
         assert!(close(slow_start_factor(secs(0), Duration::ZERO), 1.0));
         assert!(close(
             slow_start_factor(Duration::ZERO, Duration::from_millis(500)),
-            1.0
+            0.1
+        ));
+        assert!(close(
+            slow_start_factor(Duration::from_millis(250), Duration::from_millis(500)),
+            0.5
         ));
         assert!(close(slow_start_factor(Duration::MAX, secs(60)), 1.0));
     }

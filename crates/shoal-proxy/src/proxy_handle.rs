@@ -26,6 +26,9 @@ pub enum StartError {
     Thread(std::io::Error),
 }
 
+/// Added to twice the longest probe timeout when waiting for the first checks at start.
+const FIRST_CHECK_SLACK: std::time::Duration = std::time::Duration::from_millis(100);
+
 /// State every worker reads.
 #[derive(Debug)]
 pub(crate) struct Shared {
@@ -126,6 +129,16 @@ impl ProxyHandle {
             })
             .map_err(StartError::Thread)?;
         threads.push(control);
+        // Traffic starts with known backend states: connections wait in the listen queue
+        // (not refused) while the first health checks run, bounded by their timeouts.
+        let first_checks = config
+            .upstreams
+            .iter()
+            .filter_map(|u| u.health.as_ref().map(|h| h.timeout))
+            .max();
+        if let Some(timeout) = first_checks {
+            health.wait_first_round_blocking(timeout.saturating_mul(2) + FIRST_CHECK_SLACK);
+        }
         let mut senders = Vec::with_capacity(workers);
         for (id, sockets) in sockets.into_iter().enumerate() {
             let shared = Arc::clone(&shared);

@@ -33,7 +33,10 @@ pub struct BackendState {
     /// reaching the upstream's threshold tells the supervisor, which decides on ejection.
     consecutive_5xx: AtomicU32,
     consecutive_gateway: AtomicU32,
-    passive: PassiveLimits,
+    /// Thresholds of the passive checks; a reload may change them.
+    limit_5xx: AtomicU32,
+    limit_gateway: AtomicU32,
+    events: Option<UnboundedSender<HealthEvent>>,
     in_flight: AtomicU32,
     requests: AtomicU64,
     failures: AtomicU64,
@@ -106,7 +109,9 @@ impl BackendState {
             weight_permille: AtomicU32::new(1000),
             consecutive_5xx: AtomicU32::new(0),
             consecutive_gateway: AtomicU32::new(0),
-            passive,
+            limit_5xx: AtomicU32::new(passive.consecutive_5xx),
+            limit_gateway: AtomicU32::new(passive.consecutive_gateway_failures),
+            events: passive.events,
             in_flight: AtomicU32::new(0),
             requests: AtomicU64::new(0),
             failures: AtomicU64::new(0),
@@ -149,6 +154,21 @@ impl BackendState {
         u32::try_from(scaled).unwrap_or(u32::MAX).max(1)
     }
 
+    /// [`Self::effective_weight`] in units of 1/`scale` of a configured weight unit, so a
+    /// backend of weight 1 at 10% slow start is 10 of 100, not rounded up to a full 1.
+    pub fn scaled_effective_weight(&self, scale: u32) -> u32 {
+        let full = u64::from(self.weight()) * u64::from(scale);
+        let permille = u64::from(self.weight_permille.load(Ordering::Relaxed).min(1000));
+        u32::try_from(full * permille / 1000)
+            .unwrap_or(u32::MAX)
+            .max(1)
+    }
+
+    /// The slow-start factor published last (1.0 outside slow start).
+    pub fn weight_factor(&self) -> f64 {
+        f64::from(self.weight_permille.load(Ordering::Relaxed).min(1000)) / 1000.0
+    }
+
     /// The status the health supervisor last published.
     pub fn status(&self) -> BackendStatus {
         BackendStatus::from_u8(self.status.load(Ordering::Relaxed)).unwrap_or(BackendStatus::Down)
@@ -178,8 +198,8 @@ impl BackendState {
     /// only reads the counters.
     pub fn report(&self, outcome: Outcome) {
         let (limit_5xx, limit_gw) = (
-            self.passive.consecutive_5xx,
-            self.passive.consecutive_gateway_failures,
+            self.limit_5xx.load(Ordering::Relaxed),
+            self.limit_gateway.load(Ordering::Relaxed),
         );
         let reached = match outcome {
             Outcome::Success => {
@@ -204,7 +224,7 @@ impl BackendState {
             }
         };
         if reached {
-            if let Some(events) = &self.passive.events {
+            if let Some(events) = &self.events {
                 let _ = events.send(HealthEvent {
                     upstream: self.upstream.clone(),
                     addr: self.addr,
@@ -212,6 +232,13 @@ impl BackendState {
                 });
             }
         }
+    }
+
+    /// Applies (reloaded) passive-check thresholds; 0 disables one.
+    pub fn set_passive_limits(&self, consecutive_5xx: u32, consecutive_gateway_failures: u32) {
+        self.limit_5xx.store(consecutive_5xx, Ordering::Relaxed);
+        self.limit_gateway
+            .store(consecutive_gateway_failures, Ordering::Relaxed);
     }
 
     /// Starts counting consecutive failures afresh (after an ejection).

@@ -64,6 +64,8 @@ enum Msg {
         key: Key,
         reply: oneshot::Sender<Option<HealthView>>,
     },
+    /// Answered once every actively checked backend has had its first check.
+    FirstRound(oneshot::Sender<()>),
 }
 
 /// The handle: cheap to clone, usable from any thread.
@@ -102,6 +104,7 @@ pub struct SupervisorTask {
     upstreams: HashMap<String, UpstreamInfo>,
     rng: Rng,
     generation: u64,
+    first_round: Vec<oneshot::Sender<()>>,
 }
 
 impl HealthSupervisor {
@@ -125,6 +128,7 @@ impl HealthSupervisor {
             upstreams: HashMap::new(),
             rng: Rng::new(seed),
             generation: 0,
+            first_round: Vec::new(),
         };
         (HealthSupervisor { tx }, task, events_tx)
     }
@@ -180,6 +184,25 @@ impl HealthSupervisor {
             })
             .ok()?;
         answer.blocking_recv().ok().flatten()
+    }
+
+    /// Waits (blocking the calling thread, at most `limit`) until every backend with active
+    /// checks has been checked once, so traffic starts with known states.
+    pub fn wait_first_round_blocking(&self, limit: Duration) {
+        let (reply, answer) = oneshot::channel();
+        if self.tx.send(Msg::FirstRound(reply)).is_err() {
+            return;
+        }
+        let deadline = Instant::now() + limit;
+        let mut answer = answer;
+        while Instant::now() < deadline {
+            match answer.try_recv() {
+                Ok(()) | Err(oneshot::error::TryRecvError::Closed) => return,
+                Err(oneshot::error::TryRecvError::Empty) => {
+                    std::thread::sleep(Duration::from_millis(2));
+                }
+            }
+        }
     }
 
     /// The health details of one backend.
@@ -238,6 +261,11 @@ impl SupervisorTask {
                 }
                 publish(entry, now);
                 self.update_panic(&key.0);
+                self.answer_first_round();
+            }
+            Msg::FirstRound(reply) => {
+                self.first_round.push(reply);
+                self.answer_first_round();
             }
             Msg::Operate { key, op, reply } => {
                 let now = Instant::now();
@@ -265,6 +293,21 @@ impl SupervisorTask {
                     ejections: e.state.ejections(),
                 });
                 let _ = reply.send(view);
+            }
+        }
+    }
+
+    fn answer_first_round(&mut self) {
+        if self.first_round.is_empty() {
+            return;
+        }
+        let done = self
+            .entries
+            .values()
+            .all(|e| !e.state.policy().active_checks || e.state.last_probe().is_some());
+        if done {
+            for reply in self.first_round.drain(..) {
+                let _ = reply.send(());
             }
         }
     }

@@ -22,7 +22,14 @@ pub struct Upstream {
     budget: Arc<RetryBudget>,
     /// Set by the health supervisor when too few backends are eligible (panic threshold).
     panic: Arc<AtomicBool>,
+    /// Weights are handed to the balancer multiplied by this, so slow start can lower even
+    /// a weight of 1 in fine steps (balancers see whole numbers).
+    weight_scale: u32,
 }
+
+/// See [`Upstream::weight_scale`]. Not for ring_hash, whose ring has virtual_nodes × weight
+/// points per backend.
+const WEIGHT_SCALE: u32 = 100;
 
 /// The balancer's view of the backends for one pick: the live numbers, minus the backends
 /// this request already tried.
@@ -30,6 +37,7 @@ struct View<'a> {
     backends: &'a [Arc<BackendState>],
     tried: &'a [usize],
     panic: bool,
+    weight_scale: u32,
 }
 
 impl Loads for View<'_> {
@@ -49,7 +57,9 @@ impl Loads for View<'_> {
     }
 
     fn weight(&self, i: usize) -> u32 {
-        self.backends.get(i).map_or(0, |b| b.effective_weight())
+        self.backends
+            .get(i)
+            .map_or(0, |b| b.scaled_effective_weight(self.weight_scale))
     }
 
     fn in_flight(&self, i: usize) -> u32 {
@@ -99,6 +109,7 @@ impl Upstream {
             backends: &self.backends,
             tried,
             panic: self.panic.load(Ordering::Relaxed),
+            weight_scale: self.weight_scale,
         };
         self.balancer.pick(hash, &view, rng)
     }
@@ -160,6 +171,10 @@ impl UpstreamRegistry {
                             ))
                         });
                     state.set_weight(b.weight);
+                    state.set_passive_limits(
+                        config.outlier.consecutive_5xx,
+                        config.outlier.consecutive_gateway_failures,
+                    );
                     Arc::clone(state)
                 })
                 .collect()
@@ -168,13 +183,18 @@ impl UpstreamRegistry {
             let mut budgets = self.budgets.lock().unwrap_or_else(|e| e.into_inner());
             Arc::clone(budgets.entry(config.name.clone()).or_default())
         };
+        let weight_scale = if config.algorithm == shoal_core::Algorithm::RingHash {
+            1
+        } else {
+            WEIGHT_SCALE
+        };
         let mut spec = BalancerSpec::new(
             config.algorithm,
             backends
                 .iter()
                 .map(|b| BackendSpec {
                     key: b.key().to_string(),
-                    weight: b.weight(),
+                    weight: b.weight().saturating_mul(weight_scale),
                 })
                 .collect(),
         );
@@ -191,6 +211,7 @@ impl UpstreamRegistry {
             backends,
             budget,
             panic,
+            weight_scale,
         }
     }
 

@@ -96,7 +96,7 @@ impl AppControl {
             state: state_view(status),
             weight: backend.weight(),
             effective_weight: if status.is_eligible() {
-                f64::from(backend.effective_weight())
+                f64::from(backend.weight()) * backend.weight_factor()
             } else {
                 0.0
             },

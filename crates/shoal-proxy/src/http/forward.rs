@@ -1,7 +1,7 @@
 //! Sending a request to a backend of its upstream, retrying when it is safe:
 //!
-//! - a failed connect, or a request not one byte of which was written, may go to another
-//!   backend whatever its method;
+//! - a failed connect, or a request not one byte of which was written, goes to another
+//!   backend whatever its method, at once and outside the retry budget (it added no load);
 //! - a request that was sent and failed before any response byte is retried only when its
 //!   method is idempotent and it had no body (a streamed body can be sent once), up to the
 //!   upstream's `retries`, within its retry budget, after a jittered backoff;
@@ -96,9 +96,8 @@ pub(crate) async fn forward(
                 backend.report(Outcome::GatewayFailure);
                 tracing::debug!(backend = %backend.addr(), error = %e, "connect failed");
                 last_error = Some(ProxyError::Connect(e));
-                if !take_retry(upstream, &mut retry, tries).await {
-                    break;
-                }
+                // Nothing was sent, so moving on adds no load to any backend: no budget, no
+                // backoff. The tried set bounds it (each backend once).
                 continue;
             }
         };
@@ -168,6 +167,7 @@ pub(crate) async fn forward(
             }
         }
         tracing::debug!(backend = %backend.addr(), %error, reused = pooled.reused, "exchange failed");
+        let unsent = matches!(error, ExchangeError::Unsent { .. });
         let again = match error {
             // Nothing reached the backend: the body is intact, any method may go on.
             ExchangeError::Unsent {
@@ -212,7 +212,7 @@ pub(crate) async fn forward(
         }
         if pooled.reused {
             reconnect = Some(index);
-        } else if !take_retry(upstream, &mut retry, tries).await {
+        } else if !unsent && !take_retry(upstream, &mut retry, tries).await {
             break;
         }
     }

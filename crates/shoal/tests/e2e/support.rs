@@ -346,3 +346,82 @@ impl Refusing {
         self.addr
     }
 }
+
+// ----- Health and lifecycle -----
+
+/// The readiness path active checks probe (the config default).
+pub const PROBE_PATH: &str = "/health/ready";
+
+/// Starts one named backend per name that remembers enough requests to tell probes from
+/// client traffic for a whole test (see [`served`]).
+pub async fn recording(names: &[&str]) -> Vec<TestBackend> {
+    let mut backends = Vec::with_capacity(names.len());
+    for name in names {
+        backends.push(TestBackend::http().name(*name).record(1 << 16).await);
+    }
+    backends
+}
+
+/// Client requests a backend received: everything it recorded except active-check probes.
+/// Use backends from [`recording`] (the default record limit is too small).
+pub fn served(backend: &TestBackend) -> usize {
+    backend
+        .requests()
+        .iter()
+        .filter(|r| !r.uri.path().starts_with("/health/"))
+        .count()
+}
+
+/// Active-check probes a backend received.
+pub fn probes(backend: &TestBackend) -> usize {
+    backend
+        .requests()
+        .iter()
+        .filter(|r| r.uri.path() == PROBE_PATH)
+        .count()
+}
+
+/// The data plane's live state of `addr` in upstream `upstream`, from the snapshot serving
+/// now: the status and effective weight the balancers read, and the in-flight count.
+pub fn backend_state(
+    proxy: &TestProxy,
+    upstream: &str,
+    addr: SocketAddr,
+) -> Option<std::sync::Arc<shoal_upstream::BackendState>> {
+    let snapshot = proxy.proxy().snapshot();
+    let upstream = snapshot.upstreams.iter().find(|u| u.name() == upstream)?;
+    upstream
+        .backends()
+        .iter()
+        .find(|b| b.addr() == addr)
+        .cloned()
+}
+
+/// The status the data plane sees for `addr` in upstream `app`.
+pub fn status(proxy: &TestProxy, addr: SocketAddr) -> shoal_health::BackendStatus {
+    backend_state(proxy, "app", addr)
+        .unwrap_or_else(|| panic!("{addr} is not a backend of upstream app"))
+        .status()
+}
+
+/// Waits (bounded) until the data plane sees `addr` of upstream `app` in `wanted`.
+#[track_caller]
+pub fn until_status(
+    proxy: &TestProxy,
+    addr: SocketAddr,
+    wanted: shoal_health::BackendStatus,
+    within: Duration,
+) -> impl std::future::Future<Output = ()> + '_ {
+    shoal_test_support::eventually(within, move || async move { status(proxy, addr) == wanted })
+}
+
+/// Whether upstream `app` is in panic mode now.
+pub fn in_panic(proxy: &TestProxy) -> bool {
+    let snapshot = proxy.proxy().snapshot();
+    snapshot
+        .upstreams
+        .iter()
+        .find(|u| u.name() == "app")
+        .expect("upstream app")
+        .in_panic()
+}
