@@ -107,13 +107,12 @@ pub(crate) async fn forward(
         // Latency feeds only p2c_ewma's estimate: no clock read or lock for the others.
         let measure = config.algorithm == Algorithm::P2cEwma;
         let started = measure.then(Instant::now);
-        let exchanged = tokio::time::timeout(
-            config.response_timeout,
-            pooled.conn.exchange(&parts, request_body),
-        )
-        .await;
+        let exchanged = pooled
+            .conn
+            .exchange_within(&parts, request_body, config.response_timeout)
+            .await;
         let error = match exchanged {
-            Ok(Ok(head)) => {
+            Some(Ok(head)) => {
                 if let Some(started) = started {
                     backend.record_latency(started.elapsed());
                 }
@@ -137,8 +136,8 @@ pub(crate) async fn forward(
                 strip_hop_by_hop(response.headers_mut());
                 return Ok(response);
             }
-            Ok(Err(e)) => e,
-            Err(_elapsed) => {
+            Some(Err(e)) => e,
+            None => {
                 backend.record_failure();
                 backend.report(Outcome::GatewayFailure);
                 last_error = Some(ProxyError::UpstreamTimeout {

@@ -1,7 +1,9 @@
 //! One HTTP/1.1 connection to a backend, used by one request at a time.
 
+use std::future::Future;
 use std::io;
 use std::net::SocketAddr;
+use std::pin::Pin;
 use std::task::{Context, Poll, Waker};
 use std::time::Duration;
 
@@ -12,6 +14,7 @@ use http::Method;
 use http_body_util::BodyExt;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
+use tokio::time::{Instant, Sleep};
 
 use super::encode::{encode_chunk, encode_head, BodyFraming};
 use super::response_head::{parse_head, HeadError, ResponseHead};
@@ -48,6 +51,10 @@ pub struct BackendConn {
     stream: TcpStream,
     pub(crate) read_buf: BytesMut,
     write_buf: Vec<u8>,
+    /// The response-timeout timer, kept with the connection and moved lazily: one new timer
+    /// per request costs a timer-wheel insert and remove; this one is reset only when it
+    /// fires before its deadline (once per timeout period), or must fire earlier.
+    timer: Option<Pin<Box<Sleep>>>,
 }
 
 impl BackendConn {
@@ -67,6 +74,7 @@ impl BackendConn {
             stream,
             read_buf: BytesMut::with_capacity(READ_RESERVE),
             write_buf: Vec::with_capacity(1024),
+            timer: None,
         })
     }
 
@@ -83,6 +91,46 @@ impl BackendConn {
                 !matches!(self.stream.try_read(&mut probe), Err(e) if e.kind() == io::ErrorKind::WouldBlock)
             }
         }
+    }
+
+    /// [`Self::exchange`] bounded by `timeout`; `None` when the response head did not arrive
+    /// in time (the connection must then be dropped).
+    pub async fn exchange_within(
+        &mut self,
+        parts: &Parts,
+        body: UpstreamBody,
+        timeout: Duration,
+    ) -> Option<Result<ResponseHead, ExchangeError>> {
+        let deadline = Instant::now() + timeout;
+        let mut timer = self
+            .timer
+            .take()
+            .unwrap_or_else(|| Box::pin(tokio::time::sleep_until(deadline)));
+        if timer.deadline() > deadline {
+            timer.as_mut().reset(deadline);
+        }
+        let result = {
+            let exchange = self.exchange(parts, body);
+            tokio::pin!(exchange);
+            std::future::poll_fn(|cx| {
+                if let Poll::Ready(r) = exchange.as_mut().poll(cx) {
+                    return Poll::Ready(Some(r));
+                }
+                loop {
+                    if timer.as_mut().poll(cx).is_pending() {
+                        return Poll::Pending;
+                    }
+                    if Instant::now() >= deadline {
+                        return Poll::Ready(None);
+                    }
+                    // Fired at an earlier request's deadline: move on to this one's.
+                    timer.as_mut().reset(deadline);
+                }
+            })
+            .await
+        };
+        self.timer = Some(timer);
+        result
     }
 
     /// Sends the request and reads the response head. The body of the response is read
