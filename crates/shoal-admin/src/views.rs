@@ -21,7 +21,7 @@ pub struct ListenerView {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct RouteView {
     pub name: String,
-    /// The match, human-readable, e.g. `"host=api.example.com path_prefix=/v1"`.
+    /// The match, human-readable, e.g. `"host=api.example.com prefix=/v1/"`, `"*"` for all.
     pub matcher: String,
     /// Where it sends traffic: an upstream name, or a split such as `"api:95 api_next:5"`.
     pub target: String,

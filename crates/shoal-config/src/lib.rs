@@ -38,5 +38,5 @@ mod types;
 mod upstream;
 
 pub use error::{ConfigError, ConfigErrors};
-pub use summary::summary;
+pub use summary::{render_match, summary, target_text};
 pub use types::*;

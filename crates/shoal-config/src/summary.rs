@@ -74,8 +74,8 @@ fn listener_block(out: &mut Lines, listener: &ListenerConfig) {
 }
 
 /// `host=api.example.com prefix=/v1/ methods=GET,POST header:x-env=beta`, or `*` for a
-/// route that matches every request.
-fn render_match(m: &RouteMatch) -> String {
+/// route that matches every request. Also how the admin API shows a route's match.
+pub fn render_match(m: &RouteMatch) -> String {
     let mut parts = Vec::new();
     match &m.host {
         Some(HostMatch::Exact(host)) => parts.push(format!("host={host}")),
@@ -103,14 +103,20 @@ fn render_match(m: &RouteMatch) -> String {
 
 fn render_target(route: &RouteConfig) -> String {
     match &route.target {
-        RouteTarget::Upstream(name) => format!("-> {name}"),
-        RouteTarget::Split(entries) => {
-            let entries: Vec<String> = entries
-                .iter()
-                .map(|e| format!("{}:{}", e.upstream, e.weight))
-                .collect();
-            format!("-> split {}", entries.join(" "))
-        }
+        RouteTarget::Upstream(_) => format!("-> {}", target_text(&route.target)),
+        RouteTarget::Split(_) => format!("-> split {}", target_text(&route.target)),
+    }
+}
+
+/// A route's target: `api`, or a split as `api:95 api_next:5`. Also used by the admin API.
+pub fn target_text(target: &RouteTarget) -> String {
+    match target {
+        RouteTarget::Upstream(name) => name.clone(),
+        RouteTarget::Split(entries) => entries
+            .iter()
+            .map(|e| format!("{}:{}", e.upstream, e.weight))
+            .collect::<Vec<_>>()
+            .join(" "),
     }
 }
 

@@ -138,6 +138,29 @@ impl HealthSupervisor {
         let _ = self.tx.send(Msg::Sync { upstreams, initial });
     }
 
+    fn ask_operate(
+        &self,
+        upstream: &str,
+        addr: SocketAddr,
+        op: Operation,
+    ) -> Option<oneshot::Receiver<Option<BackendStatus>>> {
+        let (reply, answer) = oneshot::channel();
+        let key = (upstream.to_string(), addr);
+        self.tx.send(Msg::Operate { key, op, reply }).ok()?;
+        Some(answer)
+    }
+
+    fn ask_view(
+        &self,
+        upstream: &str,
+        addr: SocketAddr,
+    ) -> Option<oneshot::Receiver<Option<HealthView>>> {
+        let (reply, answer) = oneshot::channel();
+        let key = (upstream.to_string(), addr);
+        self.tx.send(Msg::View { key, reply }).ok()?;
+        Some(answer)
+    }
+
     /// Applies an operator command; the new status, or None for an unknown backend.
     pub async fn operate(
         &self,
@@ -145,15 +168,7 @@ impl HealthSupervisor {
         addr: SocketAddr,
         op: Operation,
     ) -> Option<BackendStatus> {
-        let (reply, answer) = oneshot::channel();
-        self.tx
-            .send(Msg::Operate {
-                key: (upstream.to_string(), addr),
-                op,
-                reply,
-            })
-            .ok()?;
-        answer.await.ok().flatten()
+        self.ask_operate(upstream, addr, op)?.await.ok().flatten()
     }
 
     /// [`HealthSupervisor::operate`] for callers on a blocking thread (never on an event loop).
@@ -163,27 +178,23 @@ impl HealthSupervisor {
         addr: SocketAddr,
         op: Operation,
     ) -> Option<BackendStatus> {
-        let (reply, answer) = oneshot::channel();
-        self.tx
-            .send(Msg::Operate {
-                key: (upstream.to_string(), addr),
-                op,
-                reply,
-            })
-            .ok()?;
-        answer.blocking_recv().ok().flatten()
+        self.ask_operate(upstream, addr, op)?
+            .blocking_recv()
+            .ok()
+            .flatten()
+    }
+
+    /// The health details of one backend.
+    pub async fn view(&self, upstream: &str, addr: SocketAddr) -> Option<HealthView> {
+        self.ask_view(upstream, addr)?.await.ok().flatten()
     }
 
     /// [`HealthSupervisor::view`] for callers on a blocking thread (never on an event loop).
     pub fn view_blocking(&self, upstream: &str, addr: SocketAddr) -> Option<HealthView> {
-        let (reply, answer) = oneshot::channel();
-        self.tx
-            .send(Msg::View {
-                key: (upstream.to_string(), addr),
-                reply,
-            })
-            .ok()?;
-        answer.blocking_recv().ok().flatten()
+        self.ask_view(upstream, addr)?
+            .blocking_recv()
+            .ok()
+            .flatten()
     }
 
     /// Waits (blocking the calling thread, at most `limit`) until every backend with active
@@ -203,18 +214,6 @@ impl HealthSupervisor {
                 }
             }
         }
-    }
-
-    /// The health details of one backend.
-    pub async fn view(&self, upstream: &str, addr: SocketAddr) -> Option<HealthView> {
-        let (reply, answer) = oneshot::channel();
-        self.tx
-            .send(Msg::View {
-                key: (upstream.to_string(), addr),
-                reply,
-            })
-            .ok()?;
-        answer.await.ok().flatten()
     }
 }
 

@@ -11,7 +11,7 @@ use shoal_admin::{
     BackendState as StateView, BackendView, CheckResult, CheckView, Control, ControlError,
     ListenerView, ReloadSummary, RouteView, UpstreamView,
 };
-use shoal_config::{HostMatch, PathMatch, RouteTarget};
+use shoal_config::{render_match, target_text};
 use shoal_health::{BackendStatus, ProbeOutcome};
 use shoal_upstream::{BackendState, Operation, Upstream};
 
@@ -185,15 +185,8 @@ impl Control for AppControl {
                     .iter()
                     .map(|r| RouteView {
                         name: format!("{}.routes[{}]", l.config.name, r.index),
-                        matcher: describe_match(&r.matcher),
-                        target: match &r.target {
-                            RouteTarget::Upstream(u) => u.clone(),
-                            RouteTarget::Split(entries) => entries
-                                .iter()
-                                .map(|e| format!("{}:{}", e.upstream, e.weight))
-                                .collect::<Vec<_>>()
-                                .join(" "),
-                        },
+                        matcher: render_match(&r.matcher),
+                        target: target_text(&r.target),
                     })
                     .collect(),
             })
@@ -304,31 +297,5 @@ impl Control for AppControl {
 
     fn ready(&self) -> bool {
         true
-    }
-}
-
-fn describe_match(m: &shoal_config::RouteMatch) -> String {
-    let mut parts = Vec::new();
-    match &m.host {
-        Some(HostMatch::Exact(h)) => parts.push(format!("host={h}")),
-        Some(HostMatch::Wildcard(s)) => parts.push(format!("host=*{s}")),
-        None => {}
-    }
-    match &m.path {
-        Some(PathMatch::Exact(p)) => parts.push(format!("path={p}")),
-        Some(PathMatch::Prefix(p)) => parts.push(format!("path_prefix={p}")),
-        None => {}
-    }
-    if !m.methods.is_empty() {
-        let methods: Vec<&str> = m.methods.iter().map(|m| m.as_str()).collect();
-        parts.push(format!("methods={}", methods.join(",")));
-    }
-    for (name, value) in &m.headers {
-        parts.push(format!("header:{name}={value}"));
-    }
-    if parts.is_empty() {
-        "*".to_string()
-    } else {
-        parts.join(" ")
     }
 }
