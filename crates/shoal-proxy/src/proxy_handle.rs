@@ -129,25 +129,35 @@ impl ProxyHandle {
             })
             .map_err(StartError::Thread)?;
         threads.push(control);
-        // Traffic starts with known backend states: connections wait in the listen queue
-        // (not refused) while the first health checks run, bounded by their timeouts.
+        // Traffic starts with known backend states: each worker waits for the first health
+        // checks before it accepts (connections wait in the listen queue meanwhile, they are
+        // not refused), bounded by the probe timeouts. The caller is not blocked.
         let first_checks = config
             .upstreams
             .iter()
             .filter_map(|u| u.health.as_ref().map(|h| h.timeout))
-            .max();
-        if let Some(timeout) = first_checks {
-            health.wait_first_round_blocking(timeout.saturating_mul(2) + FIRST_CHECK_SLACK);
-        }
+            .max()
+            .map(|timeout| {
+                (
+                    health.clone(),
+                    timeout.saturating_mul(2) + FIRST_CHECK_SLACK,
+                )
+            });
         let mut senders = Vec::with_capacity(workers);
         for (id, sockets) in sockets.into_iter().enumerate() {
             let shared = Arc::clone(&shared);
             let signal = shutdown.signal();
             let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
             senders.push(tx);
+            let first_checks = first_checks.clone();
             let thread = std::thread::Builder::new()
                 .name(format!("shoal-worker-{id}"))
-                .spawn(move || worker::run(id, sockets, shared, signal, rx))
+                .spawn(move || {
+                    if let Some((health, limit)) = first_checks {
+                        health.wait_first_round_blocking(limit);
+                    }
+                    worker::run(id, sockets, shared, signal, rx)
+                })
                 .map_err(StartError::Thread)?;
             threads.push(thread);
         }
