@@ -1,12 +1,12 @@
-//! `[listeners.NAME]`: bind address, protocol, client-side limits and timeouts, and the
-//! listener's routes (parsed in `route.rs`).
+//! `[listeners.NAME]`: bind address, protocol, client-side limits and timeouts, and either the
+//! listener's routes (http; parsed in `route.rs`) or its one upstream (tcp).
 
 use std::net::SocketAddr;
 use std::time::Duration;
 
-use crate::document::{all, Ctx, Node};
+use crate::document::{all, Ctx, Node, Table};
 use crate::route;
-use crate::types::{ForwardedFor, ListenerConfig, ListenerProtocol};
+use crate::types::{ForwardedFor, ListenerConfig, ListenerProtocol, RouteConfig};
 
 const KEYS: &[&str] = &[
     "bind",
@@ -15,11 +15,16 @@ const KEYS: &[&str] = &[
     "header_read_timeout",
     "idle_timeout",
     "max_header_bytes",
+    "max_connections",
     "routes",
+    "upstream",
 ];
 
-/// Accepted `protocol` values. Later: https, tcp, tls_passthrough.
-const PROTOCOLS: &[(&str, ListenerProtocol)] = &[("http", ListenerProtocol::Http)];
+/// Accepted `protocol` values. Later: https, tls_passthrough.
+const PROTOCOLS: &[(&str, ListenerProtocol)] = &[
+    ("http", ListenerProtocol::Http),
+    ("tcp", ListenerProtocol::Tcp),
+];
 
 const FORWARDED_FOR: &[(&str, ForwardedFor)] = &[
     ("append", ForwardedFor::Append),
@@ -32,6 +37,7 @@ pub(crate) const DEFAULT_MAX_HEADER_BYTES: usize = 64 * 1024;
 // hyper reads a request head into a buffer of at least 8 KiB, so a smaller limit could not be
 // enforced as written.
 const MAX_HEADER_BYTES_RANGE: std::ops::RangeInclusive<u32> = 8192..=1024 * 1024;
+const MAX_CONNECTIONS_RANGE: std::ops::RangeInclusive<u32> = 1..=1_000_000;
 
 /// A bind address already taken, and by which listener.
 struct Bound<'n> {
@@ -89,28 +95,66 @@ fn listener<'n>(
     let protocol = ctx.field(&table, "protocol", ListenerProtocol::Http, |ctx, n| {
         one_of(ctx, n, "protocol", PROTOCOLS)
     });
-    let x_forwarded_for = ctx.field(
-        &table,
-        "x_forwarded_for",
-        ForwardedFor::default(),
-        |ctx, n| one_of(ctx, n, "x_forwarded_for", FORWARDED_FOR),
-    );
-    let header_read_timeout = ctx.field(
-        &table,
-        "header_read_timeout",
-        DEFAULT_HEADER_READ_TIMEOUT,
-        |ctx, n| ctx.duration(n, false),
-    );
+    let tcp = protocol == Some(ListenerProtocol::Tcp);
+    // A tcp listener refuses the HTTP-only keys; their (unused) defaults stand in.
+    let http_only = |ctx: &mut Ctx, key: &str| -> Option<Node<'_, '_>> {
+        let node = table.get(key)?;
+        if !tcp {
+            return Some(node);
+        }
+        ctx.error_at(
+            &node,
+            format!(
+                "{key} is HTTP-only: a tcp listener forwards bytes without reading requests; \
+                 remove it"
+            ),
+        );
+        None
+    };
+    let x_forwarded_for = match http_only(ctx, "x_forwarded_for") {
+        None => Some(ForwardedFor::default()),
+        Some(n) => one_of(ctx, &n, "x_forwarded_for", FORWARDED_FOR),
+    };
+    let header_read_timeout = match http_only(ctx, "header_read_timeout") {
+        None => Some(DEFAULT_HEADER_READ_TIMEOUT),
+        Some(n) => ctx.duration(&n, false),
+    };
+    let max_header_bytes = match http_only(ctx, "max_header_bytes") {
+        None => Some(DEFAULT_MAX_HEADER_BYTES),
+        Some(n) => ctx.usize(&n, MAX_HEADER_BYTES_RANGE),
+    };
     let idle_timeout = ctx.field(&table, "idle_timeout", DEFAULT_IDLE_TIMEOUT, |ctx, n| {
         ctx.duration(n, false)
     });
-    let max_header_bytes = ctx.field(
-        &table,
-        "max_header_bytes",
-        DEFAULT_MAX_HEADER_BYTES,
-        |ctx, n| ctx.usize(n, MAX_HEADER_BYTES_RANGE),
-    );
-    let routes = route::routes(ctx, &table, upstreams);
+    let max_connections = ctx.field(&table, "max_connections", None, |ctx, n| {
+        ctx.usize(n, MAX_CONNECTIONS_RANGE).map(Some)
+    });
+    let (routes, upstream) = match protocol {
+        Some(ListenerProtocol::Http) => (
+            route::routes(ctx, &table, upstreams),
+            refuse_upstream(ctx, &table),
+        ),
+        Some(ListenerProtocol::Tcp) => (
+            refuse_routes(ctx, &table),
+            ctx.required(
+                &table,
+                "upstream",
+                "a tcp listener sends every connection to one upstream, e.g. upstream = \"redis_shards\"",
+                |ctx, n| route::upstream_ref(ctx, n, upstreams).map(Some),
+            ),
+        ),
+        // An invalid protocol: check what is there without requiring either shape, so the
+        // one real mistake is not buried under guesses.
+        None => {
+            let routes = table
+                .get("routes")
+                .and_then(|_| route::routes(ctx, &table, upstreams));
+            if let Some(n) = table.get("upstream") {
+                route::upstream_ref(ctx, &n, upstreams);
+            }
+            (routes, None)
+        }
+    };
     Some(ListenerConfig {
         name: name.to_string(),
         bind: bind?,
@@ -120,7 +164,36 @@ fn listener<'n>(
         idle_timeout: idle_timeout?,
         max_header_bytes: max_header_bytes?,
         routes: routes?,
+        upstream: upstream?,
+        max_connections: max_connections?,
     })
+}
+
+/// An http listener routes with `[[routes]]`; `upstream` belongs to tcp listeners.
+fn refuse_upstream(ctx: &mut Ctx, table: &Table<'_, '_>) -> Option<Option<String>> {
+    let Some(node) = table.get("upstream") else {
+        return Some(None);
+    };
+    ctx.error_at(
+        &node,
+        format!(
+            "only tcp listeners take an upstream; http listeners route with [[{}.routes]]",
+            table.path
+        ),
+    );
+    None
+}
+
+/// A tcp listener has no routes; its result is the (empty) routes on success.
+fn refuse_routes(ctx: &mut Ctx, table: &Table<'_, '_>) -> Option<Vec<RouteConfig>> {
+    let Some(node) = table.get("routes") else {
+        return Some(Vec::new());
+    };
+    ctx.error_at(
+        &node,
+        "a tcp listener has no routes: it sends every connection to its upstream",
+    );
+    None
 }
 
 /// Two listeners on one address cannot both bind it. Port 0 asks the OS for a fresh port each

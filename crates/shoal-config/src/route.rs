@@ -103,7 +103,11 @@ fn target(ctx: &mut Ctx, route: &Table<'_, '_>, upstreams: &[&str]) -> Option<Ro
 }
 
 /// A name that must match one of the `[upstreams.NAME]` tables.
-fn upstream_ref(ctx: &mut Ctx, node: &Node<'_, '_>, upstreams: &[&str]) -> Option<String> {
+pub(crate) fn upstream_ref(
+    ctx: &mut Ctx,
+    node: &Node<'_, '_>,
+    upstreams: &[&str],
+) -> Option<String> {
     let name = ctx.string(node)?;
     if upstreams.contains(&name) {
         return Some(name.to_string());

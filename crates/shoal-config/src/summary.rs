@@ -8,8 +8,9 @@ use std::fmt::Write;
 use shoal_core::{format_duration, Algorithm};
 
 use crate::types::{
-    AdminConfig, Config, HealthCheckKind, HealthConfig, HostMatch, ListenerConfig, OutlierConfig,
-    PathMatch, Rewrite, RouteConfig, RouteMatch, RouteTarget, UpstreamConfig,
+    AdminConfig, Config, HealthCheckKind, HealthConfig, HostMatch, ListenerConfig,
+    ListenerProtocol, OutlierConfig, PathMatch, Rewrite, RouteConfig, RouteMatch, RouteTarget,
+    UpstreamConfig,
 };
 
 /// Width of the label column; fits the longest label, `hash_balance_factor`.
@@ -35,10 +36,18 @@ pub fn summary(config: &Config) -> String {
 
 fn listener_block(out: &mut Lines, listener: &ListenerConfig) {
     out.heading(&format!("listener {}", listener.name));
-    let protocol = match listener.protocol {
-        crate::types::ListenerProtocol::Http => "http",
+    let max_connections = match listener.max_connections {
+        Some(n) => n.to_string(),
+        None => "unlimited".to_string(),
     };
-    out.row("bind", format!("{} ({protocol})", listener.bind));
+    if listener.protocol == ListenerProtocol::Tcp {
+        out.row("bind", format!("{} (tcp)", listener.bind));
+        out.row("upstream", listener.upstream.as_deref().unwrap_or_default());
+        out.row("idle_timeout", format_duration(listener.idle_timeout));
+        out.row("max_connections", max_connections);
+        return;
+    }
+    out.row("bind", format!("{} (http)", listener.bind));
     let xff = match listener.x_forwarded_for {
         crate::types::ForwardedFor::Append => "append",
         crate::types::ForwardedFor::Replace => "replace",
@@ -53,6 +62,7 @@ fn listener_block(out: &mut Lines, listener: &ListenerConfig) {
         ),
     );
     out.row("max_header_bytes", listener.max_header_bytes);
+    out.row("max_connections", max_connections);
     out.text("  routes");
     let rows: Vec<[String; 4]> = listener
         .routes

@@ -39,11 +39,13 @@ pub struct ServerConfig {
     pub grace_period: Duration,
 }
 
-/// The protocol a listener speaks. Later issues add `https`, `tcp`, `tls_passthrough`.
+/// The protocol a listener speaks. Later issues add `https`, `tls_passthrough`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ListenerProtocol {
     /// HTTP/1.1, and HTTP/2 cleartext with prior knowledge, on the same socket.
     Http,
+    /// Plain TCP (L4): every connection is proxied byte for byte to a backend of `upstream`.
+    Tcp,
 }
 
 /// What to do with an incoming `X-Forwarded-For`.
@@ -62,17 +64,25 @@ pub struct ListenerConfig {
     pub name: String,
     pub bind: SocketAddr,
     pub protocol: ListenerProtocol,
-    /// `x_forwarded_for = "append" | "replace"`, default append.
+    /// `x_forwarded_for = "append" | "replace"`, default append. HTTP only (tcp: the default,
+    /// unused).
     pub x_forwarded_for: ForwardedFor,
     /// Time a client has to send a complete request head; past it: 408. Default 10s.
+    /// HTTP only (tcp: the default, unused).
     pub header_read_timeout: Duration,
-    /// How long an idle keep-alive client connection is kept open. Default 60s.
+    /// http: how long an idle keep-alive client connection is kept open. tcp: a connection
+    /// with no bytes either way for this long is closed. Default 60s.
     pub idle_timeout: Duration,
     /// Largest request head (request line + headers) accepted; larger: 431. Default 64 KiB.
+    /// HTTP only (tcp: the default, unused).
     pub max_header_bytes: usize,
     /// In file order. Precedence is decided by the router (most specific wins, ties in file
-    /// order), not by this order alone.
+    /// order), not by this order alone. http: non-empty; tcp: always empty.
     pub routes: Vec<RouteConfig>,
+    /// `protocol = "tcp"`: the upstream every connection goes to (required for tcp, refused for http).
+    pub upstream: Option<String>,
+    /// At most this many client connections at once on this listener (per listener, all workers); None = unlimited. `max_connections = 5000`, 1..=1_000_000.
+    pub max_connections: Option<usize>,
 }
 
 /// `[[listeners.NAME.routes]]`

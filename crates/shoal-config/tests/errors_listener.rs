@@ -80,7 +80,7 @@ fn unknown_protocol_lists_the_accepted_ones() {
         ),
         "listeners.web.protocol",
         5,
-        "unknown protocol \"https\" (accepted: http)",
+        "unknown protocol \"https\" (accepted: http, tcp)",
     );
     assert_error(
         &listener(
@@ -405,5 +405,140 @@ fn rewrite_shapes() {
                 "did you mean \"to\"?",
             ),
         ],
+    );
+}
+
+/// A tcp listener `db` on line 3 after the upstream; `keys` start on line 6.
+fn tcp(keys: &str) -> String {
+    format!(
+        "{UPSTREAM_FIRST}[listeners.db]\nbind = \"127.0.0.1:6380\"\nprotocol = \"tcp\"\n{keys}\n"
+    )
+}
+
+#[test]
+fn tcp_listener_needs_an_existing_upstream() {
+    assert_error(&tcp(""), "listeners.db", 3, "missing key \"upstream\"");
+    assert_error(
+        &tcp("upstream = \"apu\""),
+        "listeners.db.upstream",
+        6,
+        "no upstream named \"apu\" (did you mean \"api\"?)",
+    );
+    assert_error(
+        &tcp("upstream = 7"),
+        "listeners.db.upstream",
+        6,
+        "expected a string, found an integer",
+    );
+}
+
+#[test]
+fn tcp_listener_has_no_routes() {
+    assert_error(
+        &tcp("upstream = \"api\"\nroutes = [{ upstream = \"api\" }]"),
+        "listeners.db.routes",
+        7,
+        "a tcp listener has no routes: it sends every connection to its upstream",
+    );
+    // Both mistakes at once are both reported.
+    let text = format!("{}[[listeners.db.routes]]\nupstream = \"api\"\n", tcp(""));
+    assert_errors(
+        &text,
+        &[
+            ("listeners.db", Some(3), "missing key \"upstream\""),
+            (
+                "listeners.db.routes",
+                Some(7),
+                "a tcp listener has no routes",
+            ),
+        ],
+    );
+}
+
+#[test]
+fn tcp_listener_refuses_http_only_keys() {
+    let keys = "upstream = \"api\"\nx_forwarded_for = \"append\"\nheader_read_timeout = \"5s\"\nmax_header_bytes = 8192";
+    assert_errors(
+        &tcp(keys),
+        &[
+            (
+                "listeners.db.x_forwarded_for",
+                Some(7),
+                "x_forwarded_for is HTTP-only",
+            ),
+            (
+                "listeners.db.header_read_timeout",
+                Some(8),
+                "header_read_timeout is HTTP-only",
+            ),
+            (
+                "listeners.db.max_header_bytes",
+                Some(9),
+                "max_header_bytes is HTTP-only",
+            ),
+        ],
+    );
+}
+
+#[test]
+fn http_listener_refuses_an_upstream() {
+    assert_error(
+        &listener(
+            "bind = \"127.0.0.1:1\"\nupstream = \"api\"",
+            "upstream = \"api\"",
+        ),
+        "listeners.web.upstream",
+        5,
+        "only tcp listeners take an upstream; http listeners route with [[listeners.web.routes]]",
+    );
+    // An http listener without routes still needs them, even with an upstream.
+    assert_errors(
+        &format!("{UPSTREAM_FIRST}[listeners.web]\nbind = \"127.0.0.1:1\"\nupstream = \"api\"\n"),
+        &[
+            ("listeners.web", Some(3), "listener has no routes"),
+            (
+                "listeners.web.upstream",
+                Some(5),
+                "only tcp listeners take an upstream",
+            ),
+        ],
+    );
+}
+
+#[test]
+fn max_connections_range_for_both_protocols() {
+    assert_error(
+        &tcp("upstream = \"api\"\nmax_connections = 0"),
+        "listeners.db.max_connections",
+        7,
+        "must be between 1 and 1000000, got 0",
+    );
+    assert_error(
+        &listener(
+            "bind = \"127.0.0.1:1\"\nmax_connections = 1000001",
+            "upstream = \"api\"",
+        ),
+        "listeners.web.max_connections",
+        5,
+        "must be between 1 and 1000000, got 1000001",
+    );
+    assert_error(
+        &tcp("upstream = \"api\"\nidle_timeout = \"0s\""),
+        "listeners.db.idle_timeout",
+        7,
+        "must be greater than zero",
+    );
+}
+
+#[test]
+fn an_unknown_protocol_does_not_guess_the_listener_shape() {
+    // Neither "routes missing" nor "upstream refused": only the protocol is reported.
+    assert_error(
+        &format!(
+            "{UPSTREAM_FIRST}[listeners.db]\nbind = \"127.0.0.1:1\"\nprotocol = \"tpc\"\nupstream = \"api\"\n"
+        ),
+        "listeners.db.protocol",
+        5,
+        "unknown protocol \"tpc\" (accepted: http, tcp)",
     );
 }

@@ -72,6 +72,8 @@ fn full_example_parses_to_the_expected_config() {
                         rewrite: None,
                     },
                 ],
+                upstream: None,
+                max_connections: Some(10000),
             },
             ListenerConfig {
                 name: "admin".into(),
@@ -87,6 +89,20 @@ fn full_example_parses_to_the_expected_config() {
                     target: RouteTarget::Upstream("api_next".into()),
                     rewrite: None,
                 }],
+                upstream: None,
+                max_connections: None,
+            },
+            ListenerConfig {
+                name: "db".into(),
+                bind: addr("127.0.0.1:6380"),
+                protocol: ListenerProtocol::Tcp,
+                x_forwarded_for: ForwardedFor::Append,
+                header_read_timeout: Duration::from_secs(10),
+                idle_timeout: Duration::from_secs(600),
+                max_header_bytes: 65536,
+                routes: vec![],
+                upstream: Some("api_next".into()),
+                max_connections: Some(5000),
             },
         ],
         upstreams: vec![
@@ -207,6 +223,8 @@ fn minimal_config_gets_every_default() {
     assert_eq!(listener.header_read_timeout, Duration::from_secs(10));
     assert_eq!(listener.idle_timeout, Duration::from_secs(60));
     assert_eq!(listener.max_header_bytes, 65536);
+    assert_eq!(listener.upstream, None);
+    assert_eq!(listener.max_connections, None);
     assert_eq!(listener.routes[0].matcher, RouteMatch::default());
     assert_eq!(listener.routes[0].rewrite, None);
     let upstream = config.upstream("api").expect("defined");
@@ -499,6 +517,42 @@ fn load_reports_an_unreadable_file_as_one_error() {
     assert_eq!(error.path, "");
     assert_eq!(error.line, None);
     assert!(error.message.contains("/nonexistent/shoal.toml"), "{error}");
+}
+
+#[test]
+fn tcp_listener_defaults() {
+    let text = format!(
+        "{}[listeners.db]\nbind = \"127.0.0.1:6380\"\nprotocol = \"tcp\"\nupstream = \"api\"\n",
+        common::UPSTREAM_FIRST
+    );
+    let config = Config::from_toml_str(&text).expect("valid");
+    let listener = &config.listeners[0];
+    assert_eq!(listener.protocol, ListenerProtocol::Tcp);
+    assert_eq!(listener.upstream.as_deref(), Some("api"));
+    assert_eq!(listener.routes, vec![]);
+    assert_eq!(listener.idle_timeout, Duration::from_secs(60));
+    assert_eq!(listener.max_connections, None);
+}
+
+/// The "TCP listeners" example in docs/config.md must stay valid.
+#[test]
+fn the_documented_tcp_example_is_valid() {
+    let doc = include_str!("../../../docs/config.md");
+    let start = doc
+        .find("```toml\n[listeners.db]")
+        .expect("docs have a tcp example")
+        + "```toml\n".len();
+    let len = doc[start..].find("```").expect("example is closed");
+    let text = format!(
+        "{}[upstreams.redis_shards]\nbackends = [\"127.0.0.1:7000\"]\n",
+        &doc[start..start + len]
+    );
+    let config = Config::from_toml_str(&text).expect("documented tcp example");
+    let db = &config.listeners[0];
+    assert_eq!(db.protocol, ListenerProtocol::Tcp);
+    assert_eq!(db.upstream.as_deref(), Some("redis_shards"));
+    assert_eq!(db.idle_timeout, Duration::from_secs(600));
+    assert_eq!(db.max_connections, Some(5000));
 }
 
 /// The example at the top of docs/config.md must stay valid.

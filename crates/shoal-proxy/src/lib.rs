@@ -6,6 +6,7 @@
 //! becomes a new snapshot, swapped in whole through [`ProxyHandle::reload`].
 
 mod http;
+mod l4;
 mod listener;
 mod proxy_handle;
 mod snapshot;

@@ -35,6 +35,17 @@ pub(crate) struct Shared {
     pub snapshot: ArcSwap<Snapshot>,
     pub registry: UpstreamRegistry,
     pub grace_period: std::time::Duration,
+    /// Open connections per listener name, over all workers (for `max_connections`).
+    pub open:
+        std::sync::Mutex<std::collections::HashMap<String, Arc<std::sync::atomic::AtomicUsize>>>,
+}
+
+impl Shared {
+    /// The shared count of open connections on listener `name`.
+    pub(crate) fn open_connections(&self, name: &str) -> Arc<std::sync::atomic::AtomicUsize> {
+        let mut open = self.open.lock().unwrap_or_else(|e| e.into_inner());
+        Arc::clone(open.entry(name.to_string()).or_default())
+    }
 }
 
 /// A running data plane: its bound addresses, and the way to reload or stop it.
@@ -110,6 +121,7 @@ impl ProxyHandle {
             snapshot: ArcSwap::from_pointee(snapshot),
             registry,
             grace_period: config.server.grace_period,
+            open: std::sync::Mutex::new(std::collections::HashMap::new()),
         });
         let shutdown = Shutdown::new().0;
         let mut threads = Vec::with_capacity(workers + 1);

@@ -20,6 +20,8 @@ pub struct ListenerSnapshot {
     pub table: RouteTable,
     /// By route index (the position in the listener's `routes`).
     pub routes: Vec<RouteEntry>,
+    /// A tcp listener's upstream (index into [`Snapshot::upstreams`]).
+    pub tcp_upstream: Option<usize>,
 }
 
 #[derive(Debug)]
@@ -75,6 +77,7 @@ impl Snapshot {
                         rewrite: r.rewrite.clone(),
                     })
                     .collect(),
+                tcp_upstream: l.upstream.as_deref().map(index_of),
                 config: l.clone(),
             })
             .collect();

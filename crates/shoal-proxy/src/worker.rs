@@ -12,7 +12,10 @@ use tokio::net::TcpListener;
 use tokio::sync::mpsc::UnboundedReceiver;
 use tokio::sync::Notify;
 
+use shoal_config::ListenerProtocol;
+
 use crate::http::connection::{serve_connection, ConnContext, HttpServer};
+use crate::l4::serve_tcp;
 use crate::proxy_handle::Shared;
 
 /// (listener index in the config, listener name, the socket this worker accepts on).
@@ -27,6 +30,26 @@ const ACCEPT_ERROR_PAUSE: Duration = Duration::from_millis(50);
 pub(crate) struct ConnTracker {
     open: AtomicUsize,
     idle: Notify,
+}
+
+/// One connection's place in its listener's `max_connections`.
+struct ListenerSlot(Arc<AtomicUsize>);
+
+impl ListenerSlot {
+    fn take(open: &Arc<AtomicUsize>, max: Option<usize>) -> Option<ListenerSlot> {
+        let now = open.fetch_add(1, Ordering::AcqRel);
+        if max.is_some_and(|max| now >= max) {
+            open.fetch_sub(1, Ordering::AcqRel);
+            return None;
+        }
+        Some(ListenerSlot(Arc::clone(open)))
+    }
+}
+
+impl Drop for ListenerSlot {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::AcqRel);
+    }
 }
 
 /// Holds one connection's place in its worker's count.
@@ -147,13 +170,22 @@ impl Worker {
                 return;
             }
         };
-        let max_header_bytes = self
+        let (max_header_bytes, tcp, max_connections) = self
             .shared
             .snapshot
             .load()
             .listener_at(index, &name)
-            .map_or(65536, |l| l.config.max_header_bytes);
+            .map_or((65536, false, None), |l| {
+                (
+                    l.config.max_header_bytes,
+                    l.config.protocol == ListenerProtocol::Tcp,
+                    l.config.max_connections,
+                )
+            });
         let ctx = AcceptContext {
+            tcp,
+            max_connections,
+            open: self.shared.open_connections(&name),
             worker: self.id,
             listener_index: index,
             listener_name: Arc::from(name.as_str()),
@@ -178,6 +210,11 @@ impl Worker {
 }
 
 struct AcceptContext {
+    /// Relay bytes (L4) rather than serve HTTP.
+    tcp: bool,
+    /// The listener's `max_connections`, counted over every worker in `open`.
+    max_connections: Option<usize>,
+    open: Arc<AtomicUsize>,
     worker: usize,
     listener_index: usize,
     listener_name: Arc<str>,
@@ -195,6 +232,13 @@ async fn accept_loop(listener: TcpListener, ctx: AcceptContext, mut shutdown: Sh
         };
         match accepted {
             Ok((stream, peer)) => {
+                let Some(slot) = ListenerSlot::take(&ctx.open, ctx.max_connections) else {
+                    // Full: closing at once tells the client to go elsewhere (or retry later)
+                    // instead of queueing behind connections that may never finish.
+                    tracing::debug!(listener = %ctx.listener_name, %peer, "max_connections reached, connection refused");
+                    let _ = socket2::SockRef::from(&stream).set_linger(Some(Duration::ZERO));
+                    continue;
+                };
                 let _ = stream.set_nodelay(true);
                 let conn = ConnContext {
                     worker: ctx.worker,
@@ -207,9 +251,15 @@ async fn accept_loop(listener: TcpListener, ctx: AcceptContext, mut shutdown: Sh
                 let guard = ctx.tracker.enter();
                 let server = Arc::clone(&ctx.server);
                 let shutdown = shutdown.clone();
+                let tcp = ctx.tcp;
                 tokio::spawn(async move {
-                    serve_connection(&server, stream, conn, shutdown).await;
+                    if tcp {
+                        serve_tcp(stream, conn, shutdown).await;
+                    } else {
+                        serve_connection(&server, stream, conn, shutdown).await;
+                    }
                     drop(guard);
+                    drop(slot);
                 });
             }
             Err(e) => {

@@ -8,6 +8,7 @@ mod forward;
 mod headers;
 
 pub(crate) use headers::peer_value;
+pub(crate) use pipeline::with_rng;
 mod pipeline;
 mod request_check;
 mod request_id;

@@ -21,3 +21,4 @@ mod retries;
 mod routing;
 mod shutdown;
 mod support;
+mod tcp;
