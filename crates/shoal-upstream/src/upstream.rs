@@ -12,6 +12,7 @@ use tokio::sync::mpsc::UnboundedSender;
 
 use crate::backend_state::{BackendState, HealthEvent, PassiveLimits};
 use crate::retry_budget::RetryBudget;
+use crate::tried::Tried;
 
 /// A named group of backends with one balancer, as served by one config snapshot.
 #[derive(Debug)]
@@ -100,6 +101,13 @@ impl Upstream {
     /// The shared panic flag (the health supervisor sets it).
     pub fn panic_flag(&self) -> &Arc<AtomicBool> {
         &self.panic
+    }
+
+    /// Picks a backend not tried yet and records it in `tried`. None when no untried
+    /// backend is eligible, or the bound on tries is reached.
+    pub fn pick_next(&self, hash: Option<u64>, tried: &mut Tried, rng: &mut Rng) -> Option<usize> {
+        let index = self.pick(hash, tried.as_slice(), rng)?;
+        tried.push(index).then_some(index)
     }
 
     /// Chooses a backend for a request with key hash `hash`, avoiding the backends in

@@ -21,7 +21,7 @@ use hyper::body::Incoming;
 use shoal_core::Algorithm;
 use shoal_health::Outcome;
 use shoal_upstream::h1::{ExchangeError, Release, ResponseBody};
-use shoal_upstream::{backoff, RetryPermit, Upstream, UpstreamBody};
+use shoal_upstream::{backoff, RetryPermit, Tried, Upstream, UpstreamBody, MAX_TRIES};
 
 use super::body::ProxyBody;
 use super::client_io::RequestActive;
@@ -29,10 +29,6 @@ use super::connection::ConnContext;
 use super::error_response::ProxyError;
 use super::headers::strip_hop_by_hop;
 use super::pipeline::with_rng;
-
-/// Upper bound on backends tried for one request, whatever the config says (and on
-/// reconnects: the loop runs at most twice this).
-const MAX_ATTEMPTS: usize = 12;
 
 fn is_idempotent(method: &Method) -> bool {
     matches!(
@@ -54,28 +50,22 @@ pub(crate) async fn forward(
     let mut body = Some(UpstreamBody::from_incoming(body));
     let idempotent = is_idempotent(&parts.method);
     let replayable = body.as_ref().is_some_and(UpstreamBody::is_replayable);
-    let mut tried = [usize::MAX; MAX_ATTEMPTS];
-    let mut tries = 0usize;
+    let mut tried = Tried::default();
     let mut sent_retries = 0u32;
     let mut retry: Option<RetryPermit> = None;
     // Set when the next attempt goes to the same backend on a new connection.
     let mut reconnect: Option<usize> = None;
     let mut last_error: Option<ProxyError> = None;
 
-    for _ in 0..2 * MAX_ATTEMPTS {
+    // Each backend once, plus at most one reconnect per backend.
+    for _ in 0..2 * MAX_TRIES {
         let fresh = reconnect.is_some();
         let index = match reconnect.take() {
             Some(i) => i,
-            None => {
-                let picked = with_rng(|rng| upstream.pick(hash, &tried[..tries], rng));
-                let Some(i) = picked else { break };
-                let Some(slot) = tried.get_mut(tries) else {
-                    break;
-                };
-                *slot = i;
-                tries += 1;
-                i
-            }
+            None => match with_rng(|rng| upstream.pick_next(hash, &mut tried, rng)) {
+                Some(i) => i,
+                None => break,
+            },
         };
         let Some(backend) = upstream.backend(index) else {
             break;
@@ -150,7 +140,7 @@ pub(crate) async fn forward(
                 if idempotent && replayable && sent_retries < config.retries {
                     body = Some(UpstreamBody::Empty);
                     sent_retries += 1;
-                    if !take_retry(upstream, &mut retry, tries).await {
+                    if !take_retry(upstream, &mut retry, tried.len()).await {
                         break;
                     }
                     continue;
@@ -211,7 +201,7 @@ pub(crate) async fn forward(
         }
         if pooled.reused {
             reconnect = Some(index);
-        } else if !unsent && !take_retry(upstream, &mut retry, tries).await {
+        } else if !unsent && !take_retry(upstream, &mut retry, tried.len()).await {
             break;
         }
     }

@@ -10,14 +10,12 @@ use std::time::Duration;
 
 use shoal_core::ShutdownSignal;
 use shoal_health::Outcome;
+use shoal_upstream::Tried;
 use tokio::net::TcpStream;
 
 use super::activity::{LastActivity, Tracked};
 use crate::http::connection::ConnContext;
 use crate::http::with_rng;
-
-/// Upper bound on backends tried for one connection.
-const MAX_ATTEMPTS: usize = 12;
 
 pub(crate) async fn serve_tcp(client: TcpStream, ctx: ConnContext, mut shutdown: ShutdownSignal) {
     let snapshot = ctx.shared.snapshot.load_full();
@@ -41,19 +39,13 @@ pub(crate) async fn serve_tcp(client: TcpStream, ctx: ConnContext, mut shutdown:
         .then(|| client_hash(ctx.peer))
         .flatten();
     let config = upstream.config();
-    let mut tried = [usize::MAX; MAX_ATTEMPTS];
-    let mut tries = 0;
+    let mut tried = Tried::default();
     let (backend_stream, backend, in_flight) = loop {
-        let Some(index) = with_rng(|rng| upstream.pick(hash, &tried[..tries], rng)) else {
+        let Some(index) = with_rng(|rng| upstream.pick_next(hash, &mut tried, rng)) else {
             tracing::debug!(listener = %ctx.listener_name, upstream = %upstream.name(), "no backend for a TCP connection");
             reset_on_close(&client);
             return;
         };
-        let Some(slot) = tried.get_mut(tries) else {
-            return;
-        };
-        *slot = index;
-        tries += 1;
         let Some(backend) = upstream.backend(index) else {
             return;
         };
