@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use crate::document::{all, Ctx, Node, Table};
 use crate::route;
-use crate::types::{ForwardedFor, ListenerConfig, ListenerProtocol, RouteConfig};
+use crate::types::{ForwardedFor, ListenerConfig, ListenerProtocol, ProxyProtocol, RouteConfig};
 
 const KEYS: &[&str] = &[
     "bind",
@@ -18,7 +18,11 @@ const KEYS: &[&str] = &[
     "max_connections",
     "routes",
     "upstream",
+    "proxy_protocol",
 ];
+
+const PROXY_PROTOCOLS: &[(&str, ProxyProtocol)] =
+    &[("v1", ProxyProtocol::V1), ("v2", ProxyProtocol::V2)];
 
 /// Accepted `protocol` values. Later: https, tls_passthrough.
 const PROTOCOLS: &[(&str, ListenerProtocol)] = &[
@@ -129,6 +133,18 @@ fn listener<'n>(
     let max_connections = ctx.field(&table, "max_connections", None, |ctx, n| {
         ctx.usize(n, MAX_CONNECTIONS_RANGE).map(Some)
     });
+    let proxy_protocol = match table.get("proxy_protocol") {
+        None => Some(None),
+        Some(n) if tcp => one_of(ctx, &n, "proxy_protocol", PROXY_PROTOCOLS).map(Some),
+        Some(n) => {
+            ctx.error_at(
+                &n,
+                "proxy_protocol is for tcp listeners (http listeners pass the client address in X-Forwarded-For)"
+                    .to_string(),
+            );
+            None
+        }
+    };
     let (routes, upstream) = match protocol {
         Some(ListenerProtocol::Http) => (
             route::routes(ctx, &table, upstreams),
@@ -166,6 +182,7 @@ fn listener<'n>(
         routes: routes?,
         upstream: upstream?,
         max_connections: max_connections?,
+        proxy_protocol: proxy_protocol?,
     })
 }
 

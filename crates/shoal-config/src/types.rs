@@ -58,6 +58,13 @@ pub enum ForwardedFor {
     Replace,
 }
 
+/// A PROXY protocol version (HAProxy's specification).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ProxyProtocol {
+    V1,
+    V2,
+}
+
 /// `[listeners.NAME]`
 #[derive(Debug, Clone, PartialEq)]
 pub struct ListenerConfig {
@@ -83,6 +90,9 @@ pub struct ListenerConfig {
     pub upstream: Option<String>,
     /// At most this many client connections at once on this listener (per listener, all workers); None = unlimited. `max_connections = 5000`, 1..=1_000_000.
     pub max_connections: Option<usize>,
+    /// tcp listeners: send a PROXY protocol header (v1 text or v2 binary) to the backend
+    /// first, so it learns the client's address. None (the default) = off.
+    pub proxy_protocol: Option<ProxyProtocol>,
 }
 
 /// `[[listeners.NAME.routes]]`

@@ -542,3 +542,29 @@ fn an_unknown_protocol_does_not_guess_the_listener_shape() {
         "unknown protocol \"tpc\" (accepted: http, tcp)",
     );
 }
+
+#[test]
+fn proxy_protocol_is_v1_or_v2_and_tcp_only() {
+    assert_error(
+        &tcp("upstream = \"api\"\nproxy_protocol = \"v3\""),
+        "listeners.db.proxy_protocol",
+        7,
+        "(accepted: v1, v2)",
+    );
+    assert_error(
+        &listener(
+            "bind = \"127.0.0.1:1\"\nproxy_protocol = \"v2\"",
+            "upstream = \"api\"",
+        ),
+        "listeners.web.proxy_protocol",
+        5,
+        "proxy_protocol is for tcp listeners",
+    );
+    let ok =
+        shoal_config::Config::from_toml_str(&tcp("upstream = \"api\"\nproxy_protocol = \"v2\""))
+            .expect("valid");
+    assert_eq!(
+        ok.listeners[0].proxy_protocol,
+        Some(shoal_config::ProxyProtocol::V2)
+    );
+}

@@ -74,6 +74,7 @@ fn full_example_parses_to_the_expected_config() {
                 ],
                 upstream: None,
                 max_connections: Some(10000),
+                proxy_protocol: None,
             },
             ListenerConfig {
                 name: "admin".into(),
@@ -91,6 +92,7 @@ fn full_example_parses_to_the_expected_config() {
                 }],
                 upstream: None,
                 max_connections: None,
+                proxy_protocol: None,
             },
             ListenerConfig {
                 name: "db".into(),
@@ -103,6 +105,7 @@ fn full_example_parses_to_the_expected_config() {
                 routes: vec![],
                 upstream: Some("api_next".into()),
                 max_connections: Some(5000),
+                proxy_protocol: None,
             },
         ],
         upstreams: vec![

@@ -2,6 +2,7 @@
 //! byte, to a backend of one upstream.
 
 mod activity;
+mod proxy_header;
 mod tcp_relay;
 
 pub(crate) use tcp_relay::serve_tcp;

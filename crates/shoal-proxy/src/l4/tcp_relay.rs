@@ -11,9 +11,11 @@ use std::time::Duration;
 use shoal_core::ShutdownSignal;
 use shoal_health::Outcome;
 use shoal_upstream::Tried;
+use tokio::io::AsyncWriteExt;
 use tokio::net::TcpStream;
 
 use super::activity::{LastActivity, Tracked};
+use super::proxy_header::proxy_header;
 use crate::http::connection::ConnContext;
 use crate::http::with_rng;
 
@@ -30,6 +32,7 @@ pub(crate) async fn serve_tcp(client: TcpStream, ctx: ConnContext, mut shutdown:
         return;
     };
     let idle = listener.config.idle_timeout;
+    let proxy_protocol = listener.config.proxy_protocol;
     drop(snapshot);
 
     let hash = upstream
@@ -67,6 +70,16 @@ pub(crate) async fn serve_tcp(client: TcpStream, ctx: ConnContext, mut shutdown:
         backend.report(Outcome::GatewayFailure);
     };
     let _ = backend_stream.set_nodelay(true);
+    let mut backend_stream = backend_stream;
+    if let Some(version) = proxy_protocol {
+        let reached = client.local_addr().unwrap_or(ctx.peer);
+        let header = proxy_header(version, ctx.peer, reached);
+        if let Err(e) = backend_stream.write_all(&header).await {
+            tracing::debug!(backend = %backend.addr(), error = %e, "cannot send the PROXY header");
+            reset_on_close(&client);
+            return;
+        }
+    }
 
     let activity = LastActivity::new();
     let mut client = Tracked::new(client, activity.clone());

@@ -186,3 +186,55 @@ async fn max_connections_refuses_the_one_too_many() {
     })
     .await;
 }
+
+/// A backend that reads everything, then answers with exactly what it received.
+async fn recording_backend() -> SocketAddr {
+    let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
+    let addr = listener.local_addr().expect("addr");
+    tokio::spawn(async move {
+        while let Ok((mut stream, _)) = listener.accept().await {
+            tokio::spawn(async move {
+                let mut all = Vec::new();
+                if stream.read_to_end(&mut all).await.is_ok() {
+                    let _ = stream.write_all(&all).await;
+                    let _ = stream.shutdown().await;
+                }
+            });
+        }
+    });
+    addr
+}
+
+#[tokio::test]
+async fn the_backend_gets_a_proxy_protocol_header_first() {
+    for (version, v2) in [("v1", false), ("v2", true)] {
+        let proxy = TestProxy::start(&tcp_config(
+            &[recording_backend().await],
+            &format!("proxy_protocol = \"{version}\""),
+        ));
+        let listener = proxy.listener("db");
+        let mut stream = TcpStream::connect(listener).await.expect("connect");
+        let client = stream.local_addr().expect("local");
+        stream.write_all(b"payload").await.expect("write");
+        stream.shutdown().await.expect("half-close");
+        let seen = read_all(&mut stream).await;
+        let mut want = if v2 {
+            let mut h = vec![
+                0x0D, 0x0A, 0x0D, 0x0A, 0x00, 0x0D, 0x0A, 0x51, 0x55, 0x49, 0x54, 0x0A, 0x21, 0x11,
+                0x00, 0x0C, 127, 0, 0, 1, 127, 0, 0, 1,
+            ];
+            h.extend_from_slice(&client.port().to_be_bytes());
+            h.extend_from_slice(&listener.port().to_be_bytes());
+            h
+        } else {
+            format!(
+                "PROXY TCP4 127.0.0.1 127.0.0.1 {} {}\r\n",
+                client.port(),
+                listener.port()
+            )
+            .into_bytes()
+        };
+        want.extend_from_slice(b"payload");
+        assert_eq!(seen, want, "{version}");
+    }
+}
