@@ -7,6 +7,10 @@
 
 use crate::Loads;
 
+/// Slots walked by [`BackendView::first_admitted`] before it checks whether anything is
+/// pickable at all.
+const WALK_CHECK_AFTER: usize = 64;
+
 /// Read-only view of the loads for one pick.
 pub(crate) struct BackendView<'a, L: ?Sized> {
     loads: &'a L,
@@ -70,6 +74,36 @@ impl<'a, L: Loads + ?Sized> BackendView<'a, L> {
     /// True when any backend may be picked (O(N); only on slow paths).
     pub(crate) fn any_pickable(&self) -> bool {
         (0..self.n).any(|i| self.pickable(i))
+    }
+
+    /// The first backend named by `slots[start]`, `slots[start + 1]`, … (once around,
+    /// wrapping) that is pickable and that `admit(index, weight)` accepts: the walk of a ring
+    /// or a Maglev table. After [`WALK_CHECK_AFTER`] slots it checks once (O(N)) whether
+    /// anything is pickable at all, so a pick with every backend down costs O(N), not a walk
+    /// around the whole table.
+    pub(crate) fn first_admitted(
+        &self,
+        slots: &[u32],
+        start: usize,
+        mut admit: impl FnMut(usize, u32) -> bool,
+    ) -> Option<usize> {
+        let len = slots.len();
+        for step in 0..len {
+            if step == WALK_CHECK_AFTER && !self.any_pickable() {
+                return None;
+            }
+            let k = if start + step >= len {
+                start + step - len
+            } else {
+                start + step
+            };
+            let i = slots.get(k).map_or(usize::MAX, |&i| i as usize);
+            let w = self.weight(i);
+            if w > 0 && admit(i, w) {
+                return Some(i);
+            }
+        }
+        None
     }
 
     /// In-flight count of `i`.

@@ -33,8 +33,6 @@ use crate::{
 pub const MAGLEV_SKIP_SEED: u64 = 0x9E37_79B9_7F4A_7C15;
 /// Marks a slot not yet claimed while building.
 const EMPTY: u32 = u32::MAX;
-/// Probes before checking (O(N)) whether anything is pickable at all.
-const CHECK_AFTER: usize = 64;
 
 /// Maglev lookup table.
 #[derive(Debug)]
@@ -132,11 +130,11 @@ impl Maglev {
         }
         let slot = (h % m) as usize;
         let found = match self.bound {
-            None => self.probe(slot, &view, |_, _| true),
+            None => view.first_admitted(&self.table, slot, |_, _| true),
             Some(bound) => {
                 let mut admission = bound.admission(&view, &self.cfg);
-                self.probe(slot, &view, |i, w| admission.admits(i, w))
-                    .or_else(|| self.probe(slot, &view, |_, _| true))
+                view.first_admitted(&self.table, slot, |i, w| admission.admits(i, w))
+                    .or_else(|| view.first_admitted(&self.table, slot, |_, _| true))
             }
         };
         // A pickable backend with no table entries (more backends than slots) can only be
@@ -146,33 +144,6 @@ impl Maglev {
             let first = (h % n as u64) as usize;
             (first..n).chain(0..first).find(|&i| view.pickable(i))
         })
-    }
-
-    /// First backend probing `slot`, `slot + 1`, … around the table once that is pickable
-    /// and that `admit(index, weight)` accepts.
-    fn probe<L: Loads + ?Sized>(
-        &self,
-        slot: usize,
-        view: &BackendView<'_, L>,
-        mut admit: impl FnMut(usize, u32) -> bool,
-    ) -> Option<usize> {
-        let len = self.table.len();
-        for step in 0..len {
-            if step == CHECK_AFTER && !view.any_pickable() {
-                return None;
-            }
-            let k = if slot + step >= len {
-                slot + step - len
-            } else {
-                slot + step
-            };
-            let i = self.table.get(k).map_or(usize::MAX, |&i| i as usize);
-            let w = view.weight(i);
-            if w > 0 && admit(i, w) {
-                return Some(i);
-            }
-        }
-        None
     }
 }
 

@@ -21,9 +21,6 @@ use crate::{hash_bytes, BalancerSpec, Loads, Rng, RoundRobin};
 
 /// Most points a ring may hold (about 25 MB); bigger rings are scaled down.
 pub const MAX_RING_POINTS: u64 = 1 << 21;
-/// Points walked before checking (O(N)) whether anything is pickable at all, so a pick with
-/// every backend down costs O(N), not a walk around the whole ring.
-const CHECK_AFTER: usize = 64;
 
 /// Consistent-hash ring.
 #[derive(Debug)]
@@ -123,13 +120,13 @@ impl RingHash {
         };
         let start = self.first_point(h);
         match self.bound {
-            None => self.walk(start, &view, |_, _| true),
+            None => view.first_admitted(&self.owners, start, |_, _| true),
             Some(bound) => {
                 let mut admission = bound.admission(&view, &self.cfg);
                 // The caps always leave room somewhere; the plain walk is a belt-and-braces
                 // fallback so a float corner case can never turn into a 503.
-                self.walk(start, &view, |i, w| admission.admits(i, w))
-                    .or_else(|| self.walk(start, &view, |_, _| true))
+                view.first_admitted(&self.owners, start, |i, w| admission.admits(i, w))
+                    .or_else(|| view.first_admitted(&self.owners, start, |_, _| true))
             }
         }
     }
@@ -143,33 +140,6 @@ impl RingHash {
         } else {
             k
         }
-    }
-
-    /// First owner clockwise from point `start` that is pickable and that `admit(index,
-    /// weight)` accepts.
-    fn walk<L: Loads + ?Sized>(
-        &self,
-        start: usize,
-        view: &BackendView<'_, L>,
-        mut admit: impl FnMut(usize, u32) -> bool,
-    ) -> Option<usize> {
-        let len = self.owners.len();
-        for step in 0..len {
-            if step == CHECK_AFTER && !view.any_pickable() {
-                return None;
-            }
-            let k = if start + step >= len {
-                start + step - len
-            } else {
-                start + step
-            };
-            let i = self.owners.get(k).map_or(usize::MAX, |&o| o as usize);
-            let w = view.weight(i);
-            if w > 0 && admit(i, w) {
-                return Some(i);
-            }
-        }
-        None
     }
 }
 
