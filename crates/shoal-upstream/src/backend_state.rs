@@ -146,12 +146,7 @@ impl BackendState {
     /// The weight balancers use now: the configured weight lowered by slow start (never
     /// below 1, so a warming backend still gets a trickle).
     pub fn effective_weight(&self) -> u32 {
-        let permille = self.weight_permille.load(Ordering::Relaxed);
-        if permille >= 1000 {
-            return self.weight();
-        }
-        let scaled = u64::from(self.weight()) * u64::from(permille) / 1000;
-        u32::try_from(scaled).unwrap_or(u32::MAX).max(1)
+        self.scaled_effective_weight(1)
     }
 
     /// [`Self::effective_weight`] in units of 1/`scale` of a configured weight unit, so a

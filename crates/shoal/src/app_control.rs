@@ -253,16 +253,10 @@ impl Control for AppControl {
         let view = self.operate(upstream, addr, Operation::Drain)?;
         let addr = parse_addr(addr)?;
         let snapshot = self.controller.proxy().snapshot();
-        let drain_timeout = snapshot
-            .upstreams
-            .iter()
-            .find(|u| u.name() == upstream)
-            .map_or(Duration::from_secs(30), |u| u.config().drain_timeout);
-        let backend = snapshot
-            .upstreams
-            .iter()
-            .find(|u| u.name() == upstream)
-            .and_then(|u| u.backends().iter().find(|b| b.addr() == addr).cloned());
+        // `operate` checked that both exist; a reload in between leaves nothing to wait for.
+        let serving = snapshot.upstreams.iter().find(|u| u.name() == upstream);
+        let drain_timeout = serving.map_or(Duration::ZERO, |u| u.config().drain_timeout);
+        let backend = serving.and_then(|u| u.backends().iter().find(|b| b.addr() == addr).cloned());
         let controller = Arc::clone(&self.controller);
         let upstream = upstream.to_string();
         // Draining: no new requests now; the backend leaves the config once its in-flight
