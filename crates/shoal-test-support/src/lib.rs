@@ -5,6 +5,7 @@
 //!   [`Mode`]s, counting hits and connections and recording requests.
 //! - [`TestClient`]: HTTP/1.1 and h2c requests returning a whole [`TestResponse`], and
 //!   [`TestClient::raw`] for hostile bytes, read back with [`RawResponse`].
+//! - [`TestCa`]: certificates made at test time; [`TempDir`]: scratch files.
 //! - [`eventually`]: bounded polling for state only observable by looking.
 //!
 //! It may depend on any shoal crate (it drives them), but no shoal crate may depend on it
@@ -12,12 +13,16 @@
 
 mod eventually;
 mod raw_response;
+mod temp_dir;
 mod test_backend;
+mod test_ca;
 mod test_client;
 mod test_proxy;
 
 pub use eventually::eventually;
 pub use raw_response::RawResponse;
+pub use temp_dir::TempDir;
 pub use test_backend::{Mode, RecordedRequest, TestBackend, TestBackendBuilder};
+pub use test_ca::{TestCa, TestCert};
 pub use test_client::{TestClient, TestResponse};
 pub use test_proxy::TestProxy;
