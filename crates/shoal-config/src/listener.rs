@@ -6,7 +6,10 @@ use std::time::Duration;
 
 use crate::document::{all, Ctx, Node, Table};
 use crate::route;
-use crate::types::{ForwardedFor, ListenerConfig, ListenerProtocol, ProxyProtocol, RouteConfig};
+use crate::route_match;
+use crate::types::{
+    ForwardedFor, HostMatch, ListenerConfig, ListenerProtocol, ProxyProtocol, RouteConfig, SniRoute,
+};
 
 const KEYS: &[&str] = &[
     "bind",
@@ -19,15 +22,18 @@ const KEYS: &[&str] = &[
     "routes",
     "upstream",
     "proxy_protocol",
+    "accept_proxy_protocol",
+    "sni",
 ];
 
 const PROXY_PROTOCOLS: &[(&str, ProxyProtocol)] =
     &[("v1", ProxyProtocol::V1), ("v2", ProxyProtocol::V2)];
 
-/// Accepted `protocol` values. Later: https, tls_passthrough.
+/// Accepted `protocol` values.
 const PROTOCOLS: &[(&str, ListenerProtocol)] = &[
     ("http", ListenerProtocol::Http),
     ("tcp", ListenerProtocol::Tcp),
+    ("tls_passthrough", ListenerProtocol::TlsPassthrough),
 ];
 
 const FORWARDED_FOR: &[(&str, ForwardedFor)] = &[
@@ -99,7 +105,7 @@ fn listener<'n>(
     let protocol = ctx.field(&table, "protocol", ListenerProtocol::Http, |ctx, n| {
         one_of(ctx, n, "protocol", PROTOCOLS)
     });
-    let tcp = protocol == Some(ListenerProtocol::Tcp);
+    let tcp = protocol.is_some_and(ListenerProtocol::is_l4);
     // A tcp listener refuses the HTTP-only keys; their (unused) defaults stand in.
     let http_only = |ctx: &mut Ctx, key: &str| -> Option<Node<'_, '_>> {
         let node = table.get(key)?;
@@ -119,10 +125,13 @@ fn listener<'n>(
         None => Some(ForwardedFor::default()),
         Some(n) => one_of(ctx, &n, "x_forwarded_for", FORWARDED_FOR),
     };
-    let header_read_timeout = match http_only(ctx, "header_read_timeout") {
-        None => Some(DEFAULT_HEADER_READ_TIMEOUT),
-        Some(n) => ctx.duration(&n, false),
-    };
+    // tcp listeners use it too: for a PROXY header and a ClientHello.
+    let header_read_timeout = ctx.field(
+        &table,
+        "header_read_timeout",
+        DEFAULT_HEADER_READ_TIMEOUT,
+        |ctx, n| ctx.duration(n, false),
+    );
     let max_header_bytes = match http_only(ctx, "max_header_bytes") {
         None => Some(DEFAULT_MAX_HEADER_BYTES),
         Some(n) => ctx.usize(&n, MAX_HEADER_BYTES_RANGE),
@@ -145,6 +154,30 @@ fn listener<'n>(
             None
         }
     };
+    let accept_proxy_protocol = match table.get("accept_proxy_protocol") {
+        None => Some(None),
+        Some(n) if tcp => trusted_peers(ctx, &n).map(Some),
+        Some(n) => {
+            ctx.error_at(
+                &n,
+                "accept_proxy_protocol is for tcp and tls_passthrough listeners",
+            );
+            None
+        }
+    };
+    let sni = match table.get("sni") {
+        None => Some(Vec::new()),
+        Some(n) if protocol == Some(ListenerProtocol::TlsPassthrough) => {
+            sni_routes(ctx, &n, upstreams)
+        }
+        Some(n) => {
+            ctx.error_at(
+                &n,
+                "sni is for tls_passthrough listeners (an http listener routes on Host with [[routes]])",
+            );
+            None
+        }
+    };
     let (routes, upstream) = match protocol {
         Some(ListenerProtocol::Http) => (
             route::routes(ctx, &table, upstreams),
@@ -159,6 +192,23 @@ fn listener<'n>(
                 |ctx, n| route::upstream_ref(ctx, n, upstreams).map(Some),
             ),
         ),
+        Some(ListenerProtocol::TlsPassthrough) => {
+            let upstream = match table.get("upstream") {
+                None => Some(None),
+                Some(n) => route::upstream_ref(ctx, &n, upstreams).map(Some),
+            };
+            if table.get("upstream").is_none() && table.get("sni").is_none() {
+                ctx.error(
+                    &table.path,
+                    &table.span,
+                    format!(
+                        "a tls_passthrough listener needs sni = {{ \"name\" = \"upstream\" }}, a default upstream, or both ({})",
+                        table.path
+                    ),
+                );
+            }
+            (refuse_routes(ctx, &table), upstream)
+        }
         // An invalid protocol: check what is there without requiring either shape, so the
         // one real mistake is not buried under guesses.
         None => {
@@ -183,7 +233,83 @@ fn listener<'n>(
         upstream: upstream?,
         max_connections: max_connections?,
         proxy_protocol: proxy_protocol?,
+        accept_proxy_protocol: accept_proxy_protocol?,
+        sni: sni?,
     })
+}
+
+/// `accept_proxy_protocol = { trusted = ["127.0.0.0/8", "10.0.0.1"] }`
+fn trusted_peers(ctx: &mut Ctx, node: &Node<'_, '_>) -> Option<Vec<shoal_core::Cidr>> {
+    let table = ctx.table(node)?;
+    table.check_keys(ctx, &["trusted"]);
+    ctx.required(
+        &table,
+        "trusted",
+        "the networks allowed to send a PROXY header, e.g. trusted = [\"10.0.0.0/8\"]",
+        |ctx, n| {
+            let items = ctx.array(n)?;
+            if items.is_empty() {
+                ctx.error_at(
+                    n,
+                    "trusted is empty: list the networks of the balancers in front of this one",
+                );
+                return None;
+            }
+            let parsed = items
+                .iter()
+                .map(|item| {
+                    let text = ctx.string(item)?;
+                    match text.parse::<shoal_core::Cidr>() {
+                        Ok(cidr) => Some(cidr),
+                        Err(e) => {
+                            ctx.error_at(item, format!("{text:?}: {e}"));
+                            None
+                        }
+                    }
+                })
+                .collect();
+            all(parsed)
+        },
+    )
+}
+
+/// `sni = { "shop.example.com" = "shop", "*.example.com" = "wild" }`
+fn sni_routes(ctx: &mut Ctx, node: &Node<'_, '_>, upstreams: &[&str]) -> Option<Vec<SniRoute>> {
+    let table = ctx.table(node)?;
+    if table.is_empty() {
+        ctx.error_at(
+            node,
+            "sni is empty: map server names to upstreams, e.g. sni = { \"shop.example.com\" = \"shop\" }",
+        );
+        return None;
+    }
+    let mut seen: Vec<HostMatch> = Vec::new();
+    let mut parsed = Vec::new();
+    for (name, key_span, value) in table.entries() {
+        let host = match route_match::parse_host(name) {
+            Ok(host) => Some(host),
+            Err(message) => {
+                ctx.error(&value.path, &key_span, message);
+                None
+            }
+        };
+        if let Some(host) = &host {
+            if seen.contains(host) {
+                ctx.error(
+                    &value.path,
+                    &key_span,
+                    format!("server name {name:?} is listed twice (names are case-insensitive)"),
+                );
+            }
+            seen.push(host.clone());
+        }
+        let upstream = route::upstream_ref(ctx, &value, upstreams);
+        parsed.push(match (host, upstream) {
+            (Some(host), Some(upstream)) => Some(SniRoute { host, upstream }),
+            _ => None,
+        });
+    }
+    all(parsed)
 }
 
 /// An http listener routes with `[[routes]]`; `upstream` belongs to tcp listeners.
@@ -208,7 +334,7 @@ fn refuse_routes(ctx: &mut Ctx, table: &Table<'_, '_>) -> Option<Vec<RouteConfig
     };
     ctx.error_at(
         &node,
-        "a tcp listener has no routes: it sends every connection to its upstream",
+        "a tcp or tls_passthrough listener has no routes: it relays connections to upstreams",
     );
     None
 }

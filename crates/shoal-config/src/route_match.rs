@@ -53,7 +53,7 @@ fn host(ctx: &mut Ctx, node: &Node<'_, '_>) -> Option<HostMatch> {
     }
 }
 
-fn parse_host(text: &str) -> Result<HostMatch, String> {
+pub(crate) fn parse_host(text: &str) -> Result<HostMatch, String> {
     let lower = text.to_ascii_lowercase();
     if lower.contains(':') {
         return Err(format!(

@@ -40,9 +40,30 @@ fn listener_block(out: &mut Lines, listener: &ListenerConfig) {
         Some(n) => n.to_string(),
         None => "unlimited".to_string(),
     };
-    if listener.protocol == ListenerProtocol::Tcp {
-        out.row("bind", format!("{} (tcp)", listener.bind));
-        out.row("upstream", listener.upstream.as_deref().unwrap_or_default());
+    if listener.protocol.is_l4() {
+        let passthrough = listener.protocol == ListenerProtocol::TlsPassthrough;
+        let kind = if passthrough {
+            "tls_passthrough"
+        } else {
+            "tcp"
+        };
+        out.row("bind", format!("{} ({kind})", listener.bind));
+        for sni in &listener.sni {
+            let name = match &sni.host {
+                HostMatch::Exact(host) => host.clone(),
+                HostMatch::Wildcard(suffix) => format!("*{suffix}"),
+            };
+            out.row("sni", format!("{name} -> {}", sni.upstream));
+        }
+        let fallback = listener
+            .upstream
+            .clone()
+            .unwrap_or_else(|| "none (unknown server names are refused)".to_string());
+        out.row(if passthrough { "default" } else { "upstream" }, fallback);
+        if let Some(trusted) = &listener.accept_proxy_protocol {
+            let list: Vec<String> = trusted.iter().map(|c| c.to_string()).collect();
+            out.row("accept_proxy", format!("from {}", list.join(", ")));
+        }
         out.row("idle_timeout", format_duration(listener.idle_timeout));
         out.row("max_connections", max_connections);
         return;

@@ -39,13 +39,43 @@ pub struct ServerConfig {
     pub grace_period: Duration,
 }
 
-/// The protocol a listener speaks. Later issues add `https`, `tls_passthrough`.
+/// The protocol a listener speaks.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ListenerProtocol {
     /// HTTP/1.1, and HTTP/2 cleartext with prior knowledge, on the same socket.
     Http,
     /// Plain TCP (L4): every connection is proxied byte for byte to a backend of `upstream`.
     Tcp,
+    /// TLS left encrypted (L4): the ClientHello's server name picks the upstream (`sni`,
+    /// else `upstream`), then bytes are relayed like `tcp`.
+    TlsPassthrough,
+}
+
+impl ListenerProtocol {
+    /// The spelling in the config file.
+    pub fn name(self) -> &'static str {
+        match self {
+            ListenerProtocol::Http => "http",
+            ListenerProtocol::Tcp => "tcp",
+            ListenerProtocol::TlsPassthrough => "tls_passthrough",
+        }
+    }
+
+    /// Relays bytes (tcp, tls_passthrough) rather than serving HTTP.
+    pub fn is_l4(self) -> bool {
+        matches!(
+            self,
+            ListenerProtocol::Tcp | ListenerProtocol::TlsPassthrough
+        )
+    }
+}
+
+/// One entry of a tls_passthrough listener's `sni` table: `"shop.example.com" = "shop"`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SniRoute {
+    /// Exact or `*.` wildcard, lower-case (the same rules as a route's `host`).
+    pub host: HostMatch,
+    pub upstream: String,
 }
 
 /// What to do with an incoming `X-Forwarded-For`.
@@ -75,7 +105,8 @@ pub struct ListenerConfig {
     /// unused).
     pub x_forwarded_for: ForwardedFor,
     /// Time a client has to send a complete request head; past it: 408. Default 10s.
-    /// HTTP only (tcp: the default, unused).
+    /// tcp and tls_passthrough: the time to send the PROXY header (`accept_proxy_protocol`)
+    /// and the ClientHello (tls_passthrough); past it the connection is closed.
     pub header_read_timeout: Duration,
     /// http: how long an idle keep-alive client connection is kept open. tcp: a connection
     /// with no bytes either way for this long is closed. Default 60s.
@@ -86,8 +117,17 @@ pub struct ListenerConfig {
     /// In file order. Precedence is decided by the router (most specific wins, ties in file
     /// order), not by this order alone. http: non-empty; tcp: always empty.
     pub routes: Vec<RouteConfig>,
-    /// `protocol = "tcp"`: the upstream every connection goes to (required for tcp, refused for http).
+    /// `protocol = "tcp"`: the upstream every connection goes to (required for tcp, refused
+    /// for http). tls_passthrough: the upstream for a server name no `sni` entry matches (and
+    /// for a ClientHello without one); absent = such connections are refused.
     pub upstream: Option<String>,
+    /// tls_passthrough: server name → upstream, exact names before wildcards. Empty otherwise.
+    pub sni: Vec<SniRoute>,
+    /// `accept_proxy_protocol = { trusted = [CIDR, ...] }` (tcp, tls_passthrough): peers in
+    /// these networks must start with a PROXY header (v1 or v2), whose source address then
+    /// stands for the client; a PROXY header from any other peer closes the connection.
+    /// None (the default) = PROXY headers are not read (they reach the backend as data).
+    pub accept_proxy_protocol: Option<Vec<shoal_core::Cidr>>,
     /// At most this many client connections at once on this listener (per listener, all workers); None = unlimited. `max_connections = 5000`, 1..=1_000_000.
     pub max_connections: Option<usize>,
     /// tcp listeners: send a PROXY protocol header (v1 text or v2 binary) to the backend

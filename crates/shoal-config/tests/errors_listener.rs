@@ -80,7 +80,7 @@ fn unknown_protocol_lists_the_accepted_ones() {
         ),
         "listeners.web.protocol",
         5,
-        "unknown protocol \"https\" (accepted: http, tcp)",
+        "unknown protocol \"https\" (accepted: http, tcp, tls_passthrough)",
     );
     assert_error(
         &listener(
@@ -438,7 +438,7 @@ fn tcp_listener_has_no_routes() {
         &tcp("upstream = \"api\"\nroutes = [{ upstream = \"api\" }]"),
         "listeners.db.routes",
         7,
-        "a tcp listener has no routes: it sends every connection to its upstream",
+        "a tcp or tls_passthrough listener has no routes: it relays connections to upstreams",
     );
     // Both mistakes at once are both reported.
     let text = format!("{}[[listeners.db.routes]]\nupstream = \"api\"\n", tcp(""));
@@ -449,7 +449,7 @@ fn tcp_listener_has_no_routes() {
             (
                 "listeners.db.routes",
                 Some(7),
-                "a tcp listener has no routes",
+                "a tcp or tls_passthrough listener has no routes",
             ),
         ],
     );
@@ -457,6 +457,7 @@ fn tcp_listener_has_no_routes() {
 
 #[test]
 fn tcp_listener_refuses_http_only_keys() {
+    // header_read_timeout is not among them: it bounds a PROXY header or ClientHello.
     let keys = "upstream = \"api\"\nx_forwarded_for = \"append\"\nheader_read_timeout = \"5s\"\nmax_header_bytes = 8192";
     assert_errors(
         &tcp(keys),
@@ -465,11 +466,6 @@ fn tcp_listener_refuses_http_only_keys() {
                 "listeners.db.x_forwarded_for",
                 Some(7),
                 "x_forwarded_for is HTTP-only",
-            ),
-            (
-                "listeners.db.header_read_timeout",
-                Some(8),
-                "header_read_timeout is HTTP-only",
             ),
             (
                 "listeners.db.max_header_bytes",
@@ -539,7 +535,7 @@ fn an_unknown_protocol_does_not_guess_the_listener_shape() {
         ),
         "listeners.db.protocol",
         5,
-        "unknown protocol \"tpc\" (accepted: http, tcp)",
+        "unknown protocol \"tpc\" (accepted: http, tcp, tls_passthrough)",
     );
 }
 
@@ -566,5 +562,148 @@ fn proxy_protocol_is_v1_or_v2_and_tcp_only() {
     assert_eq!(
         ok.listeners[0].proxy_protocol,
         Some(shoal_config::ProxyProtocol::V2)
+    );
+}
+
+#[test]
+fn accept_proxy_protocol_takes_trusted_networks_on_l4_listeners() {
+    let ok = shoal_config::Config::from_toml_str(&tcp(
+        "upstream = \"api\"\naccept_proxy_protocol = { trusted = [\"10.0.0.0/8\", \"::1\"] }",
+    ))
+    .expect("valid");
+    let trusted = ok.listeners[0].accept_proxy_protocol.as_ref().expect("set");
+    assert_eq!(trusted.len(), 2);
+    assert!(trusted[0].contains("10.9.9.9".parse().expect("ip")));
+    assert_errors(
+        &tcp("upstream = \"api\"\naccept_proxy_protocol = { trusted = [\"10.1.2.3/8\", \"ten\", \"10.0.0.0/40\"] }"),
+        &[
+            (
+                "listeners.db.accept_proxy_protocol.trusted[0]",
+                Some(7),
+                "has host bits set past /8; did you mean 10.0.0.0/8?",
+            ),
+            (
+                "listeners.db.accept_proxy_protocol.trusted[1]",
+                Some(7),
+                "\"ten\" is not an IP address",
+            ),
+            (
+                "listeners.db.accept_proxy_protocol.trusted[2]",
+                Some(7),
+                "prefix length 40 is out of range (at most 32)",
+            ),
+        ],
+    );
+    assert_error(
+        &tcp("upstream = \"api\"\naccept_proxy_protocol = { trusted = [] }"),
+        "listeners.db.accept_proxy_protocol.trusted",
+        7,
+        "trusted is empty",
+    );
+    assert_errors(
+        &tcp("upstream = \"api\"\naccept_proxy_protocol = { from = [\"10.0.0.0/8\"] }"),
+        &[
+            (
+                "listeners.db.accept_proxy_protocol",
+                Some(7),
+                "missing key \"trusted\"",
+            ),
+            (
+                "listeners.db.accept_proxy_protocol.from",
+                Some(7),
+                "unknown key \"from\" (accepted keys: trusted)",
+            ),
+        ],
+    );
+    assert_error(
+        &listener(
+            "bind = \"127.0.0.1:1\"\naccept_proxy_protocol = { trusted = [\"10.0.0.0/8\"] }",
+            "upstream = \"api\"",
+        ),
+        "listeners.web.accept_proxy_protocol",
+        5,
+        "accept_proxy_protocol is for tcp and tls_passthrough listeners",
+    );
+}
+
+fn passthrough(keys: &str) -> String {
+    format!(
+        "{UPSTREAM_FIRST}[listeners.edge]\nbind = \"127.0.0.1:8443\"\nprotocol = \"tls_passthrough\"\n{keys}\n"
+    )
+}
+
+#[test]
+fn tls_passthrough_routes_server_names_to_upstreams() {
+    let ok = shoal_config::Config::from_toml_str(&passthrough(
+        "sni = { \"Shop.Example.com\" = \"api\", \"*.example.com\" = \"api\" }\nupstream = \"api\"",
+    ))
+    .expect("valid");
+    let edge = &ok.listeners[0];
+    assert_eq!(
+        edge.protocol,
+        shoal_config::ListenerProtocol::TlsPassthrough
+    );
+    assert_eq!(
+        edge.sni[0].host,
+        shoal_config::HostMatch::Exact("shop.example.com".into())
+    );
+    assert_eq!(
+        edge.sni[1].host,
+        shoal_config::HostMatch::Wildcard(".example.com".into())
+    );
+    assert_eq!(edge.upstream.as_deref(), Some("api"));
+    // A default alone is enough; sni alone too.
+    assert!(shoal_config::Config::from_toml_str(&passthrough("upstream = \"api\"")).is_ok());
+    assert!(shoal_config::Config::from_toml_str(&passthrough(
+        "sni = { \"a.example.com\" = \"api\" }"
+    ))
+    .is_ok());
+}
+
+#[test]
+fn tls_passthrough_mistakes() {
+    assert_error(
+        &passthrough(""),
+        "listeners.edge",
+        3,
+        "a tls_passthrough listener needs sni = { \"name\" = \"upstream\" }, a default upstream, or both",
+    );
+    assert_errors(
+        &passthrough("sni = { \"a.example.com\" = \"apu\", \"A.example.com\" = \"api\", \"a.*.com\" = \"api\" }"),
+        &[
+            (
+                "listeners.edge.sni.\"A.example.com\"",
+                Some(6),
+                "server name \"A.example.com\" is listed twice",
+            ),
+            (
+                "listeners.edge.sni.\"a.*.com\"",
+                Some(6),
+                "only a leading \"*.\" wildcard is supported",
+            ),
+            (
+                "listeners.edge.sni.\"a.example.com\"",
+                Some(6),
+                "no upstream named \"apu\" (did you mean \"api\"?)",
+            ),
+        ],
+    );
+    assert_error(
+        &passthrough("sni = {}"),
+        "listeners.edge.sni",
+        6,
+        "sni is empty",
+    );
+    assert_error(
+        &tcp("upstream = \"api\"\nsni = { \"a.example.com\" = \"api\" }"),
+        "listeners.db.sni",
+        7,
+        "sni is for tls_passthrough listeners",
+    );
+    assert_error(
+        &passthrough("upstream = \"api\"\nmax_header_bytes = 9000"),
+        "listeners.edge.max_header_bytes",
+        7,
+        "max_header_bytes is HTTP-only",
     );
 }

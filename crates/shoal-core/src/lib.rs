@@ -4,11 +4,13 @@
 //! beyond the tokio `watch` channel behind [`Shutdown`].
 
 mod algorithm;
+mod cidr;
 mod duration;
 mod hash_key;
 mod shutdown;
 
 pub use algorithm::Algorithm;
+pub use cidr::{Cidr, CidrError};
 pub use duration::{format_duration, parse_duration, DurationError};
 pub use hash_key::{HashKey, HashKeyError};
 pub use shutdown::{Shutdown, ShutdownSignal};

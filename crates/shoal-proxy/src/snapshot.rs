@@ -5,7 +5,7 @@
 use std::sync::Arc;
 
 use shoal_config::{Config, ListenerConfig, Rewrite, RouteTarget};
-use shoal_router::{RouteTable, Split};
+use shoal_router::{RouteTable, SniTable, Split};
 use shoal_upstream::{Upstream, UpstreamRegistry};
 
 #[derive(Debug)]
@@ -20,8 +20,12 @@ pub struct ListenerSnapshot {
     pub table: RouteTable,
     /// By route index (the position in the listener's `routes`).
     pub routes: Vec<RouteEntry>,
-    /// A tcp listener's upstream (index into [`Snapshot::upstreams`]).
+    /// A tcp listener's upstream; a tls_passthrough listener's default (index into
+    /// [`Snapshot::upstreams`]).
     pub tcp_upstream: Option<usize>,
+    /// A tls_passthrough listener's server names (values: indices into
+    /// [`Snapshot::upstreams`]; the default included).
+    pub sni: SniTable,
 }
 
 #[derive(Debug)]
@@ -78,6 +82,7 @@ impl Snapshot {
                     })
                     .collect(),
                 tcp_upstream: l.upstream.as_deref().map(index_of),
+                sni: SniTable::new(&l.sni, l.upstream.as_deref().map(index_of), index_of),
                 config: l.clone(),
             })
             .collect();

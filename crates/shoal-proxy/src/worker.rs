@@ -12,8 +12,6 @@ use tokio::net::TcpListener;
 use tokio::sync::mpsc::UnboundedReceiver;
 use tokio::sync::Notify;
 
-use shoal_config::ListenerProtocol;
-
 use crate::http::connection::{serve_connection, ConnContext, HttpServer};
 use crate::l4::serve_tcp;
 use crate::proxy_handle::Shared;
@@ -178,7 +176,7 @@ impl Worker {
             .map_or((65536, false, None), |l| {
                 (
                     l.config.max_header_bytes,
-                    l.config.protocol == ListenerProtocol::Tcp,
+                    l.config.protocol.is_l4(),
                     l.config.max_connections,
                 )
             });

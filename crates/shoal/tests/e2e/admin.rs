@@ -128,6 +128,7 @@ async fn admin_api_drives_a_running_shoal() {
     let (status, listeners) = call(&client, "GET", &api("/listeners"), None).await;
     assert_eq!(status, 200);
     assert_eq!(listeners[0]["bind"], proxy.to_string());
+    assert_eq!(listeners[0]["protocol"], "http");
 
     // Drain a: no new request reaches it.
     let (status, view) = call(

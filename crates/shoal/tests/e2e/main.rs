@@ -14,6 +14,7 @@ mod headers;
 mod health;
 mod hostile;
 mod lifecycle;
+mod passthrough;
 mod pooling;
 mod processes;
 mod reload;

@@ -1,0 +1,344 @@
+//! L4 preambles: PROXY headers accepted from trusted balancers and refused from anyone else
+//! (`accept_proxy_protocol`), and tls_passthrough listeners routing TLS by its server name
+//! without terminating it.
+
+use std::net::SocketAddr;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use shoal_test_support::{eventually, TestCa, TestProxy};
+use shoal_tls::pki_types::pem::PemObject;
+use shoal_tls::pki_types::{CertificateDer, PrivateKeyDer, ServerName};
+use shoal_tls::rustls;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::{TcpListener, TcpStream};
+
+const WAIT: Duration = Duration::from_secs(5);
+
+/// What a recording backend saw on each connection, in accept order, and whether that
+/// connection has ended.
+type Seen = Arc<Mutex<Vec<(Vec<u8>, bool)>>>;
+
+/// A backend that records every byte of each connection (until EOF or reset), answering
+/// with what it got once the client half-closes. `greeting` is sent first, before reading
+/// (a server-first protocol).
+async fn recording_backend(greeting: &'static [u8]) -> (SocketAddr, Seen) {
+    let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
+    let addr = listener.local_addr().expect("addr");
+    let seen: Seen = Arc::default();
+    let record = Arc::clone(&seen);
+    tokio::spawn(async move {
+        while let Ok((mut stream, _)) = listener.accept().await {
+            let index = {
+                let mut all = record.lock().expect("lock");
+                all.push((Vec::new(), false));
+                all.len() - 1
+            };
+            let record = Arc::clone(&record);
+            tokio::spawn(async move {
+                let _ = stream.write_all(greeting).await;
+                let mut buf = [0u8; 4096];
+                loop {
+                    match stream.read(&mut buf).await {
+                        Ok(0) | Err(_) => break,
+                        Ok(n) => record.lock().expect("lock")[index]
+                            .0
+                            .extend_from_slice(&buf[..n]),
+                    }
+                }
+                let got = {
+                    let mut all = record.lock().expect("lock");
+                    all[index].1 = true;
+                    all[index].0.clone()
+                };
+                let _ = stream.write_all(&got).await;
+                let _ = stream.shutdown().await;
+            });
+        }
+    });
+    (addr, seen)
+}
+
+fn tcp_config(backend: SocketAddr, listener_extra: &str) -> String {
+    format!(
+        "[server]\nworkers = 1\ngrace_period = \"1s\"\n\n\
+         [listeners.db]\nbind = \"127.0.0.1:0\"\nprotocol = \"tcp\"\nupstream = \"app\"\n{listener_extra}\n\n\
+         [upstreams.app]\nbackends = [\"{backend}\"]\n"
+    )
+}
+
+/// Sends `bytes`, half-closes, reads to the end. Err when the proxy reset the connection.
+async fn exchange(addr: SocketAddr, bytes: &[u8]) -> std::io::Result<Vec<u8>> {
+    let mut stream = TcpStream::connect(addr).await?;
+    stream.write_all(bytes).await?;
+    stream.shutdown().await?;
+    let mut out = Vec::new();
+    tokio::time::timeout(WAIT, stream.read_to_end(&mut out))
+        .await
+        .expect("the connection ends in time")?;
+    Ok(out)
+}
+
+fn v2_header(src: SocketAddr, dst: SocketAddr) -> Vec<u8> {
+    let (SocketAddr::V4(src), SocketAddr::V4(dst)) = (src, dst) else {
+        panic!("ipv4 only here");
+    };
+    let mut h = b"\r\n\r\n\0\r\nQUIT\n".to_vec();
+    h.extend_from_slice(&[0x21, 0x11, 0x00, 0x0C]);
+    h.extend_from_slice(&src.ip().octets());
+    h.extend_from_slice(&dst.ip().octets());
+    h.extend_from_slice(&src.port().to_be_bytes());
+    h.extend_from_slice(&dst.port().to_be_bytes());
+    h
+}
+
+#[tokio::test]
+async fn a_trusted_balancer_names_the_client_and_the_backend_hears_of_it() {
+    let (backend, seen) = recording_backend(b"").await;
+    let proxy = TestProxy::start(&tcp_config(
+        backend,
+        "accept_proxy_protocol = { trusted = [\"127.0.0.0/8\"] }\nproxy_protocol = \"v1\"",
+    ));
+    let listener = proxy.listener("db");
+    let client: SocketAddr = "203.0.113.9:5555".parse().expect("addr");
+    for inbound in [
+        b"PROXY TCP4 203.0.113.9 10.1.1.1 5555 6380\r\n".to_vec(),
+        v2_header(client, "10.1.1.1:6380".parse().expect("addr")),
+    ] {
+        let mut request = inbound;
+        request.extend_from_slice(b"payload");
+        let echoed = exchange(listener, &request).await.expect("relayed");
+        // The inbound header is consumed; the outbound one names the original client.
+        let want = format!(
+            "PROXY TCP4 203.0.113.9 127.0.0.1 5555 {}\r\npayload",
+            listener.port()
+        );
+        assert_eq!(String::from_utf8_lossy(&echoed), want);
+    }
+    assert_eq!(seen.lock().expect("lock").len(), 2);
+}
+
+#[tokio::test]
+async fn a_trusted_peer_without_a_header_is_refused() {
+    let (backend, seen) = recording_backend(b"").await;
+    let proxy = TestProxy::start(&tcp_config(
+        backend,
+        "accept_proxy_protocol = { trusted = [\"127.0.0.1\"] }",
+    ));
+    let answer = exchange(proxy.listener("db"), b"GET / HTTP/1.1\r\n\r\n").await;
+    assert!(
+        answer.as_ref().map_or(true, |bytes| bytes.is_empty()),
+        "closed without an answer: {answer:?}"
+    );
+    assert!(
+        seen.lock().expect("lock").is_empty(),
+        "no backend connection"
+    );
+}
+
+#[tokio::test]
+async fn a_proxy_header_from_an_untrusted_peer_is_refused_and_never_reaches_the_backend() {
+    let (backend, seen) = recording_backend(b"").await;
+    let proxy = TestProxy::start(&tcp_config(
+        backend,
+        "accept_proxy_protocol = { trusted = [\"10.0.0.0/8\"] }",
+    ));
+    let listener = proxy.listener("db");
+    let forged = b"PROXY TCP4 10.0.0.1 10.0.0.2 1 2\r\nSET admin 1\r\n";
+    let answer = exchange(listener, forged).await;
+    assert!(
+        answer.as_ref().map_or(true, |bytes| bytes.is_empty()),
+        "refused: {answer:?}"
+    );
+    let forged_v2 = v2_header(
+        "10.0.0.1:1".parse().expect("addr"),
+        "10.0.0.2:2".parse().expect("addr"),
+    );
+    let answer = exchange(listener, &forged_v2).await;
+    assert!(answer.as_ref().map_or(true, |b| b.is_empty()), "{answer:?}");
+    // The relay may have connected (an untrusted peer's bytes are checked as they pass),
+    // but not one byte of a forged header went through.
+    eventually(WAIT, || {
+        let ended = seen.lock().expect("lock").iter().all(|(_, ended)| *ended);
+        async move { ended }
+    })
+    .await;
+    let all = seen.lock().expect("lock").clone();
+    assert!(all.iter().all(|(bytes, _)| bytes.is_empty()), "{all:?}");
+
+    // Ordinary traffic from the same untrusted peer passes untouched, even when it starts
+    // with the same letters as a v1 header.
+    assert_eq!(
+        exchange(listener, b"PROXIMA centauri")
+            .await
+            .expect("relayed"),
+        b"PROXIMA centauri"
+    );
+}
+
+#[tokio::test]
+async fn an_untrusted_peer_of_a_server_first_protocol_is_not_kept_waiting() {
+    let (backend, _seen) = recording_backend(b"220 ready\r\n").await;
+    let proxy = TestProxy::start(&tcp_config(
+        backend,
+        "accept_proxy_protocol = { trusted = [\"10.0.0.0/8\"] }",
+    ));
+    let mut stream = TcpStream::connect(proxy.listener("db"))
+        .await
+        .expect("connect");
+    let mut greeting = [0u8; 11];
+    tokio::time::timeout(WAIT, stream.read_exact(&mut greeting))
+        .await
+        .expect("the greeting arrives before the client speaks")
+        .expect("read");
+    assert_eq!(&greeting, b"220 ready\r\n");
+}
+
+// ---- tls_passthrough ----
+
+/// A TLS server that, after the handshake, writes `name` and closes.
+async fn tls_backend(name: &'static str, ca: &TestCa, names: &[&str]) -> SocketAddr {
+    let cert = ca.issue(names);
+    let chain: Vec<CertificateDer<'static>> =
+        CertificateDer::pem_slice_iter(cert.cert_pem.as_bytes())
+            .collect::<Result<_, _>>()
+            .expect("cert");
+    let key = PrivateKeyDer::from_pem_slice(cert.key_pem.as_bytes()).expect("key");
+    let config = rustls::ServerConfig::builder_with_provider(shoal_tls::crypto_provider())
+        .with_protocol_versions(shoal_tls::PROTOCOL_VERSIONS)
+        .expect("versions")
+        .with_no_client_auth()
+        .with_single_cert(chain, key)
+        .expect("server config");
+    let acceptor = tokio_rustls::TlsAcceptor::from(Arc::new(config));
+    let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
+    let addr = listener.local_addr().expect("addr");
+    tokio::spawn(async move {
+        while let Ok((stream, _)) = listener.accept().await {
+            let acceptor = acceptor.clone();
+            tokio::spawn(async move {
+                if let Ok(mut tls) = acceptor.accept(stream).await {
+                    let _ = tls.write_all(name.as_bytes()).await;
+                    let _ = tls.shutdown().await;
+                }
+            });
+        }
+    });
+    addr
+}
+
+/// Connects through `addr` asking for `server_name`; the backend's name, or the TLS error.
+async fn tls_hello(addr: SocketAddr, ca: &TestCa, server_name: &str) -> Result<String, String> {
+    let mut roots = rustls::RootCertStore::empty();
+    for cert in CertificateDer::pem_slice_iter(ca.cert_pem().as_bytes()) {
+        roots.add(cert.expect("ca")).expect("root");
+    }
+    let config = rustls::ClientConfig::builder_with_provider(shoal_tls::crypto_provider())
+        .with_protocol_versions(shoal_tls::PROTOCOL_VERSIONS)
+        .expect("versions")
+        .with_root_certificates(roots)
+        .with_no_client_auth();
+    let connector = tokio_rustls::TlsConnector::from(Arc::new(config));
+    let stream = TcpStream::connect(addr).await.map_err(|e| e.to_string())?;
+    let name = ServerName::try_from(server_name.to_string()).expect("server name");
+    let mut tls = tokio::time::timeout(WAIT, connector.connect(name, stream))
+        .await
+        .expect("handshake ends in time")
+        .map_err(|e| e.to_string())?;
+    let mut out = String::new();
+    tls.read_to_string(&mut out)
+        .await
+        .map_err(|e| e.to_string())?;
+    Ok(out)
+}
+
+fn passthrough_config(
+    sni: &str,
+    default: Option<SocketAddr>,
+    backends: &[(&str, SocketAddr)],
+) -> String {
+    let mut text = format!(
+        "[server]\nworkers = 1\ngrace_period = \"1s\"\n\n\
+         [listeners.edge]\nbind = \"127.0.0.1:0\"\nprotocol = \"tls_passthrough\"\nsni = {sni}\n"
+    );
+    if default.is_some() {
+        text.push_str("upstream = \"fallback\"\n");
+    }
+    for (name, addr) in backends {
+        text.push_str(&format!("\n[upstreams.{name}]\nbackends = [\"{addr}\"]\n"));
+    }
+    if let Some(addr) = default {
+        text.push_str(&format!(
+            "\n[upstreams.fallback]\nbackends = [\"{addr}\"]\n"
+        ));
+    }
+    text
+}
+
+#[tokio::test]
+async fn tls_is_routed_by_server_name_without_being_terminated() {
+    let ca = TestCa::new();
+    let shop = tls_backend("shop", &ca, &["shop.example.com"]).await;
+    let wild = tls_backend("wild", &ca, &["*.example.com"]).await;
+    let other = tls_backend("fallback", &ca, &["other.org", "example.net"]).await;
+    let proxy = TestProxy::start(&passthrough_config(
+        "{ \"shop.example.com\" = \"shop\", \"*.example.com\" = \"wild\" }",
+        Some(other),
+        &[("shop", shop), ("wild", wild)],
+    ));
+    let edge = proxy.listener("edge");
+    // The client verifies the backend's own certificate: shoal never held a key.
+    assert_eq!(
+        tls_hello(edge, &ca, "shop.example.com").await,
+        Ok("shop".into())
+    );
+    assert_eq!(
+        tls_hello(edge, &ca, "SHOP.example.com").await,
+        Ok("shop".into())
+    );
+    assert_eq!(
+        tls_hello(edge, &ca, "blog.example.com").await,
+        Ok("wild".into())
+    );
+    assert_eq!(
+        tls_hello(edge, &ca, "other.org").await,
+        Ok("fallback".into())
+    );
+}
+
+#[tokio::test]
+async fn an_unknown_server_name_without_a_default_gets_a_tls_alert() {
+    let ca = TestCa::new();
+    let shop = tls_backend("shop", &ca, &["shop.example.com"]).await;
+    let proxy = TestProxy::start(&passthrough_config(
+        "{ \"shop.example.com\" = \"shop\" }",
+        None,
+        &[("shop", shop)],
+    ));
+    let edge = proxy.listener("edge");
+    let refused = tls_hello(edge, &ca, "other.org")
+        .await
+        .expect_err("refused");
+    assert!(
+        refused.to_lowercase().contains("unrecognisedname")
+            || refused.to_lowercase().contains("unrecognized"),
+        "{refused}"
+    );
+    assert_eq!(
+        tls_hello(edge, &ca, "shop.example.com").await,
+        Ok("shop".into())
+    );
+}
+
+#[tokio::test]
+async fn bytes_that_are_not_tls_are_refused_by_a_passthrough_listener() {
+    let ca = TestCa::new();
+    let shop = tls_backend("shop", &ca, &["shop.example.com"]).await;
+    let proxy = TestProxy::start(&passthrough_config(
+        "{ \"shop.example.com\" = \"shop\" }",
+        Some(shop),
+        &[("shop", shop)],
+    ));
+    let answer = exchange(proxy.listener("edge"), b"GET / HTTP/1.1\r\nHost: x\r\n\r\n").await;
+    assert!(answer.as_ref().map_or(true, |b| b.is_empty()), "{answer:?}");
+}
