@@ -57,7 +57,7 @@ retires = 2
                 "listeners.web.timeout",
                 Some(6),
                 "unknown key \"timeout\" (accepted keys: bind, protocol, x_forwarded_for, \
-                 header_read_timeout, idle_timeout, max_header_bytes, max_connections, routes, upstream, proxy_protocol)",
+                 header_read_timeout, idle_timeout, max_header_bytes, max_connections, routes, upstream, proxy_protocol, tls, redirect_https)",
             ),
             (
                 "listeners.web.routes[0].upstraem",

@@ -75,12 +75,12 @@ fn duplicate_binds_across_listeners() {
 fn unknown_protocol_lists_the_accepted_ones() {
     assert_error(
         &listener(
-            "bind = \"127.0.0.1:1\"\nprotocol = \"https\"",
+            "bind = \"127.0.0.1:1\"\nprotocol = \"quic\"",
             "upstream = \"api\"",
         ),
         "listeners.web.protocol",
         5,
-        "unknown protocol \"https\" (accepted: http, tcp)",
+        "unknown protocol \"quic\" (accepted: http, https, tcp)",
     );
     assert_error(
         &listener(
@@ -539,7 +539,7 @@ fn an_unknown_protocol_does_not_guess_the_listener_shape() {
         ),
         "listeners.db.protocol",
         5,
-        "unknown protocol \"tpc\" (accepted: http, tcp)",
+        "unknown protocol \"tpc\" (accepted: http, https, tcp)",
     );
 }
 

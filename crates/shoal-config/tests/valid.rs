@@ -75,6 +75,8 @@ fn full_example_parses_to_the_expected_config() {
                 upstream: None,
                 max_connections: Some(10000),
                 proxy_protocol: None,
+                tls: None,
+                redirect_https: None,
             },
             ListenerConfig {
                 name: "admin".into(),
@@ -93,6 +95,8 @@ fn full_example_parses_to_the_expected_config() {
                 upstream: None,
                 max_connections: None,
                 proxy_protocol: None,
+                tls: None,
+                redirect_https: None,
             },
             ListenerConfig {
                 name: "db".into(),
@@ -106,6 +110,8 @@ fn full_example_parses_to_the_expected_config() {
                 upstream: Some("api_next".into()),
                 max_connections: Some(5000),
                 proxy_protocol: None,
+                tls: None,
+                redirect_https: None,
             },
         ],
         upstreams: vec![

@@ -121,7 +121,10 @@ mod tests {
         let key = dir.write("two.key", &two.key_pem);
         let e = load_key_pair(&cert, &key).expect_err("mismatch");
         assert!(e.in_key_file());
-        assert!(e.to_string().contains("does not match the certificate"), "{e}");
+        assert!(
+            e.to_string().contains("does not match the certificate"),
+            "{e}"
+        );
     }
 
     #[test]
