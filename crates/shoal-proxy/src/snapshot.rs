@@ -8,6 +8,8 @@ use shoal_config::{Config, ListenerConfig, Rewrite, RouteTarget};
 use shoal_router::{RouteTable, Split};
 use shoal_upstream::{Upstream, UpstreamRegistry};
 
+use crate::tls::TlsListener;
+
 #[derive(Debug)]
 pub struct Snapshot {
     pub listeners: Vec<ListenerSnapshot>,
@@ -22,6 +24,9 @@ pub struct ListenerSnapshot {
     pub routes: Vec<RouteEntry>,
     /// A tcp listener's upstream (index into [`Snapshot::upstreams`]).
     pub tcp_upstream: Option<usize>,
+    /// An https listener's certificates and handshake counters (set by the proxy, which
+    /// loads the files, after [`Snapshot::build`]).
+    pub tls: Option<Arc<TlsListener>>,
 }
 
 #[derive(Debug)]
@@ -78,6 +83,7 @@ impl Snapshot {
                     })
                     .collect(),
                 tcp_upstream: l.upstream.as_deref().map(index_of),
+                tls: None,
                 config: l.clone(),
             })
             .collect();
