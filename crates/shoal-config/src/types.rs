@@ -51,6 +51,17 @@ pub enum ListenerProtocol {
     Tcp,
 }
 
+impl ListenerProtocol {
+    /// The spelling in the config file.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ListenerProtocol::Http => "http",
+            ListenerProtocol::Https => "https",
+            ListenerProtocol::Tcp => "tcp",
+        }
+    }
+}
+
 /// What to do with an incoming `X-Forwarded-For`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum ForwardedFor {

@@ -153,17 +153,17 @@ impl TlsListener {
         }
         // Recorded even if the load fails: files being written are retried when they
         // change again, not every poll.
-        let ca_changed = now.last() != seen.last();
         *seen = now;
         let result = load_files(&self.files).and_then(|loaded| {
-            if ca_changed && loaded.client_ca.is_some() {
-                let config = acceptor::server_config(
-                    Arc::clone(&self.resolver),
-                    loaded.client_ca.map(|ca| (ca, self.files.client_auth)),
-                )?;
-                self.server_config.store(Arc::new(config));
-            }
+            // A new ServerConfig (same resolver) also starts an empty session cache:
+            // a client resuming a session made with the old certificate would never be
+            // shown the new one, so old sessions end with the old certificate.
+            let config = acceptor::server_config(
+                Arc::clone(&self.resolver),
+                loaded.client_ca.map(|ca| (ca, self.files.client_auth)),
+            )?;
             self.resolver.replace(loaded.certs);
+            self.server_config.store(Arc::new(config));
             Ok(())
         });
         let counter = match result {
