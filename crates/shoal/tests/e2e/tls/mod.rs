@@ -1,6 +1,7 @@
 //! https listeners end to end: certificates made at test time (`TestCa`), a TLS client on
 //! tokio-rustls with its own root store and SNI, hyper over it for HTTP/1.1 and HTTP/2.
 
+mod check;
 mod handshake;
 mod mtls;
 mod reload;
