@@ -82,21 +82,26 @@ pub(crate) async fn serve_connection(
         let io = ClientIo::new(stream, Arc::clone(&activity), header_timeout, idle_timeout);
         return serve(server, io, activity, ctx, shutdown).await;
     };
-    let stream = tokio::select! {
-        biased;
-        _ = shutdown.recv() => return,
-        stream = tls.accept(stream, ctx.peer, &ctx.listener_name) => match stream {
-            Some(stream) => stream,
-            None => return,
-        },
-    };
-    ctx.secure = true;
-    let h2 = negotiated_h2(&stream);
-    let mut io = ClientIo::new(stream, Arc::clone(&activity), header_timeout, idle_timeout);
-    if h2 {
-        io = io.http2();
-    }
-    serve(server, io, activity, ctx, shutdown).await;
+    // Boxed: a handshake and a TLS stream are kilobytes of state, and a plain connection's
+    // task (one allocation sized for every branch of this function) should not carry them.
+    Box::pin(async move {
+        let stream = tokio::select! {
+            biased;
+            _ = shutdown.recv() => return,
+            stream = tls.accept(stream, ctx.peer, &ctx.listener_name) => match stream {
+                Some(stream) => stream,
+                None => return,
+            },
+        };
+        ctx.secure = true;
+        let h2 = negotiated_h2(&stream);
+        let mut io = ClientIo::new(stream, Arc::clone(&activity), header_timeout, idle_timeout);
+        if h2 {
+            io = io.http2();
+        }
+        serve(server, io, activity, ctx, shutdown).await;
+    })
+    .await;
 }
 
 /// Serves HTTP on `io` until the client is done, or shutdown finishes it.

@@ -167,3 +167,31 @@ async fn redirect_https_answers_308_to_the_https_url_without_a_backend() {
     assert_eq!(conn.read_response(WAIT).await.status, 400);
     assert_eq!(backend.hits(), 0, "a redirect never reaches a backend");
 }
+
+#[tokio::test]
+async fn a_slow_request_head_over_tls_gets_408() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+    let pki = Pki::new("tls-408");
+    let (_, cert, key) = pki.issue("shop", &["shop.example.com"]);
+    let backend = TestBackend::http().name("b").await;
+    let text = https_config(&certificates(&[(&cert, &key)]), &backend, "").replace(
+        "protocol = \"https\"\n",
+        "protocol = \"https\"\nheader_read_timeout = \"300ms\"\n",
+    );
+    let proxy = TestProxy::start(&text);
+    let config = client_config(&pki.ca, &["http/1.1"], BOTH, None);
+    let mut stream = connect(proxy.listener("secure"), "shop.example.com", config)
+        .await
+        .expect("handshake");
+    stream
+        .write_all(b"GET / HTTP/1.1\r\nHost: shop.example.com\r\n")
+        .await
+        .expect("half a head");
+    let mut answer = Vec::new();
+    let read = tokio::time::timeout(WAIT, stream.read_to_end(&mut answer)).await;
+    assert!(read.is_ok(), "the proxy closes the connection");
+    let text = String::from_utf8_lossy(&answer);
+    assert!(text.starts_with("HTTP/1.1 408 "), "{text:?}");
+    assert_eq!(backend.hits(), 0);
+}
