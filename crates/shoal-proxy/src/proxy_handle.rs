@@ -96,8 +96,10 @@ fn bind_listener(
     Ok((local, bound))
 }
 
-/// Loads every https listener's files, by listener index. Counters carry over from the
-/// listener of the same name in `previous`.
+/// Every https listener's TLS side, by listener index. A listener whose `tls` table is
+/// unchanged since `previous` keeps its `TlsListener` (and its TLS session cache) and reloads
+/// the files that changed on disk; others load theirs afresh, keeping the counters of the
+/// listener of the same name.
 fn load_tls(
     config: &Config,
     previous: Option<&Snapshot>,
@@ -109,16 +111,24 @@ fn load_tls(
             let Some(files) = &listener.tls else {
                 return Ok(None);
             };
-            let stats = previous
+            let failed = |source| StartError::Tls {
+                listener: listener.name.clone(),
+                source,
+            };
+            let current = previous
                 .and_then(|s| s.listener(&listener.name))
-                .and_then(|l| l.tls.as_ref())
-                .map_or_else(|| Arc::new(TlsStats::default()), |t| Arc::clone(t.stats()));
+                .and_then(|l| l.tls.as_ref());
+            if let Some(current) = current.filter(|t| t.files() == files) {
+                if let Some(Err(e)) = current.reload_if_changed() {
+                    return Err(failed(e));
+                }
+                return Ok(Some(Arc::clone(current)));
+            }
+            let stats =
+                current.map_or_else(|| Arc::new(TlsStats::default()), |t| Arc::clone(t.stats()));
             TlsListener::load(files, stats)
                 .map(|t| Some(Arc::new(t)))
-                .map_err(|source| StartError::Tls {
-                    listener: listener.name.clone(),
-                    source,
-                })
+                .map_err(failed)
         })
         .collect()
 }
@@ -262,9 +272,10 @@ impl ProxyHandle {
     /// with; backends present in both keep their state. New listeners are bound first (a
     /// bind failure refuses the whole reload, and the old config keeps serving); removed
     /// listeners stop accepting, and their connections finish their current request.
-    /// A listener whose `bind` changed is removed and added again. https listeners re-read
-    /// their certificate files; files that cannot be used refuse the reload too. Connections
-    /// already past their handshake keep the certificate they got.
+    /// A listener whose `bind` changed is removed and added again. https listeners reload
+    /// certificate files that changed on disk (all of them when their `tls` table changed);
+    /// files that cannot be used refuse the reload too. Connections already past their
+    /// handshake keep the certificate they got.
     pub fn reload(&self, config: &Config) -> Result<(), StartError> {
         let mut bound = self.bound();
         let keep =

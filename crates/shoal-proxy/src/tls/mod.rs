@@ -8,8 +8,10 @@
 //!   changing on disk.
 //!
 //! A [`TlsListener`] is one https listener's TLS side, shared by all workers through the
-//! snapshot. A config reload builds a new one (re-reading every file) and carries the
-//! counters over; a file change swaps the certificates inside the current one. Either way,
+//! snapshot. A config reload that leaves the listener's `tls` table as it was keeps it
+//! (reloading files changed on disk); one that changes the table builds a new one,
+//! carrying the counters over; a file change swaps the certificates inside the current
+//! one. Either way,
 //! handshakes already done are untouched, new handshakes use the new files, and files that
 //! fail to load leave the previous ones serving.
 
@@ -131,6 +133,11 @@ impl TlsListener {
     /// The listener's counters.
     pub fn stats(&self) -> &Arc<TlsStats> {
         &self.stats
+    }
+
+    /// The settings and files it was loaded from.
+    pub fn files(&self) -> &ListenerTlsConfig {
+        &self.files
     }
 
     /// What a new connection needs for its handshake.

@@ -159,6 +159,18 @@ async fn a_config_reload_rereads_certificates_and_leaves_open_connections_alone(
         "counters carry over the reload"
     );
 
+    // The same config again after b's files were rewritten: the reload loads them (unless
+    // the watch already did); either way they serve once it returns.
+    let c = pki.ca.issue(&["shop.example.com"]);
+    pki.write("b", &c);
+    proxy.reload(&text(&b_cert, &b_key));
+    assert_eq!(current_leaf(addr, &config).await, leaf_der(&c));
+    let answer = open
+        .get("shop.example.com", "/3", &[])
+        .await
+        .expect("third");
+    assert_eq!(answer.status, 200);
+
     // A reload naming a file that is not there is refused; b keeps serving.
     let missing = pki.dir.path().join("missing.key");
     let refused = Config::from_toml_str(&text(&a_cert, &missing)).expect("valid text");
@@ -169,5 +181,5 @@ async fn a_config_reload_rereads_certificates_and_leaves_open_connections_alone(
             .starts_with("listeners.secure.tls.certificates[0]: cannot read"),
         "{error}"
     );
-    assert_eq!(current_leaf(addr, &config).await, leaf_der(&b));
+    assert_eq!(current_leaf(addr, &config).await, leaf_der(&c));
 }
