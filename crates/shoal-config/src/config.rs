@@ -22,7 +22,7 @@ impl Config {
     /// Parses and validates a config file's text. On failure, every problem found is
     /// returned, in file order.
     ///
-    /// Paths in the text (`admin.token_file`) are kept as written and the files they name are
+    /// Paths in the text (`admin.token_file`, listeners' TLS files) are kept as written and the files they name are
     /// not read: a string has no directory to resolve them against. [`Config::load`] does both.
     pub fn from_toml_str(text: &str) -> Result<Config, ConfigErrors> {
         parse(text, None)
@@ -31,8 +31,9 @@ impl Config {
     /// Reads and validates the file at `path`. A file that cannot be read is one error with
     /// an empty path whose message names the file.
     ///
-    /// Relative paths inside the file (`admin.token_file`) are resolved against the config
-    /// file's directory, and the files they name are checked (errors at their keys).
+    /// Relative paths inside the file (`admin.token_file`, listeners' TLS files) are resolved
+    /// against the config file's directory, and the files they name are checked (errors at
+    /// their keys): certificates must parse and match their keys.
     pub fn load(path: &Path) -> Result<Config, ConfigErrors> {
         match std::fs::read_to_string(path) {
             Ok(text) => parse(&text, Some(path.parent().unwrap_or(Path::new("")))),
@@ -92,7 +93,7 @@ fn walk(ctx: &mut Ctx, root: &Table<'_, '_>, base_dir: Option<&Path>) -> Option<
         None => Some(Vec::new()),
         Some(table) => upstream::upstreams(ctx, table),
     };
-    let listeners = listener::listeners(ctx, root.get("listeners"), &upstream_names);
+    let listeners = listener::listeners(ctx, root.get("listeners"), &upstream_names, base_dir);
     let admin = match root.get("admin") {
         None => Some(None),
         Some(node) => {

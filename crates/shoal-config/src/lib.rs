@@ -2,7 +2,8 @@
 //!
 //! Parsing is strict (unknown keys are errors) and validation reports every problem at once,
 //! each with its dotted path and, where the file gives it, its line. This crate knows nothing of
-//! runtime types (sockets, balancers, snapshots): it depends on shoal-core only.
+//! runtime types (sockets, balancers, snapshots): it depends on shoal-core, and on shoal-tls to
+//! check a loaded file's certificates.
 //!
 //! ```
 //! let config = shoal_config::Config::from_toml_str(r#"
@@ -29,6 +30,7 @@ mod document;
 mod error;
 mod health;
 mod listener;
+mod listener_tls;
 mod outlier;
 mod route;
 mod route_match;

@@ -2,9 +2,11 @@
 //! listener's routes (http; parsed in `route.rs`) or its one upstream (tcp).
 
 use std::net::SocketAddr;
+use std::path::Path;
 use std::time::Duration;
 
 use crate::document::{all, Ctx, Node, Table};
+use crate::listener_tls;
 use crate::route;
 use crate::route_match;
 use crate::types::{
@@ -24,6 +26,8 @@ const KEYS: &[&str] = &[
     "proxy_protocol",
     "accept_proxy_protocol",
     "sni",
+    "tls",
+    "redirect_https",
 ];
 
 const PROXY_PROTOCOLS: &[(&str, ProxyProtocol)] =
@@ -32,6 +36,7 @@ const PROXY_PROTOCOLS: &[(&str, ProxyProtocol)] =
 /// Accepted `protocol` values.
 const PROTOCOLS: &[(&str, ListenerProtocol)] = &[
     ("http", ListenerProtocol::Http),
+    ("https", ListenerProtocol::Https),
     ("tcp", ListenerProtocol::Tcp),
     ("tls_passthrough", ListenerProtocol::TlsPassthrough),
 ];
@@ -56,11 +61,13 @@ struct Bound<'n> {
 }
 
 /// All of `[listeners]`. `upstreams` are the upstream names the file defines, for checking
-/// route targets.
+/// route targets; `base_dir` the config file's directory when loading a file (TLS files
+/// are then resolved and checked).
 pub(crate) fn listeners(
     ctx: &mut Ctx,
     node: Option<Node<'_, '_>>,
     upstreams: &[&str],
+    base_dir: Option<&Path>,
 ) -> Option<Vec<ListenerConfig>> {
     const NONE: &str =
         "no listeners defined: add at least one [listeners.NAME] table with a bind address and routes";
@@ -77,7 +84,7 @@ pub(crate) fn listeners(
     let mut parsed = Vec::new();
     for (name, key_span, node) in table.entries() {
         let named = ctx.name("listener", &node.path, &key_span, name);
-        let listener = listener(ctx, name, &node, upstreams, &mut bound);
+        let listener = listener(ctx, name, &node, upstreams, &mut bound, base_dir);
         parsed.push(listener.filter(|_| named));
     }
     all(parsed)
@@ -89,6 +96,7 @@ fn listener<'n>(
     node: &Node<'_, '_>,
     upstreams: &[&str],
     bound: &mut Vec<Bound<'n>>,
+    base_dir: Option<&Path>,
 ) -> Option<ListenerConfig> {
     let table = ctx.table(node)?;
     table.check_keys(ctx, KEYS);
@@ -178,8 +186,53 @@ fn listener<'n>(
             None
         }
     };
+    let tls = match (protocol, table.get("tls")) {
+        (Some(ListenerProtocol::Https), None) => {
+            ctx.error(
+                &table.path,
+                &table.span,
+                "missing key \"tls\" (an https listener needs its certificates, e.g. \
+                 tls = { certificates = [{ cert = \"shop.pem\", key = \"shop.key\" }] })",
+            );
+            None
+        }
+        (Some(ListenerProtocol::Https) | None, Some(n)) => {
+            listener_tls::tls(ctx, &n, base_dir).map(Some)
+        }
+        (Some(_), Some(n)) => {
+            ctx.error_at(
+                &n,
+                "tls is for https listeners: set protocol = \"https\" to terminate TLS here",
+            );
+            None
+        }
+        (_, None) => Some(None),
+    };
+    let redirect_https = match (protocol, table.get("redirect_https")) {
+        (_, None) => Some(None),
+        (Some(ListenerProtocol::Http) | None, Some(n)) => listener_tls::redirect_https(ctx, &n),
+        (Some(_), Some(n)) => {
+            ctx.error_at(
+                &n,
+                "redirect_https is for http listeners: it answers their plain-HTTP requests \
+                 with a redirect to https",
+            );
+            None
+        }
+    };
     let (routes, upstream) = match protocol {
-        Some(ListenerProtocol::Http) => (
+        Some(ListenerProtocol::Http) if matches!(redirect_https, Some(Some(_))) => (
+            refuse_redirect_routes(ctx, &table),
+            refuse_upstream(ctx, &table),
+        ),
+        // An invalid redirect_https: routes may or may not be meant; check what is there.
+        Some(ListenerProtocol::Http) if redirect_https.is_none() => (
+            table
+                .get("routes")
+                .and_then(|_| route::routes(ctx, &table, upstreams)),
+            refuse_upstream(ctx, &table),
+        ),
+        Some(ListenerProtocol::Http | ListenerProtocol::Https) => (
             route::routes(ctx, &table, upstreams),
             refuse_upstream(ctx, &table),
         ),
@@ -235,6 +288,8 @@ fn listener<'n>(
         proxy_protocol: proxy_protocol?,
         accept_proxy_protocol: accept_proxy_protocol?,
         sni: sni?,
+        tls: tls?,
+        redirect_https: redirect_https?,
     })
 }
 
@@ -310,6 +365,20 @@ fn sni_routes(ctx: &mut Ctx, node: &Node<'_, '_>, upstreams: &[&str]) -> Option<
         });
     }
     all(parsed)
+}
+
+/// An http listener with `redirect_https` answers every request itself: routes would
+/// never be used. Its result is the (empty) routes on success.
+fn refuse_redirect_routes(ctx: &mut Ctx, table: &Table<'_, '_>) -> Option<Vec<RouteConfig>> {
+    let Some(node) = table.get("routes") else {
+        return Some(Vec::new());
+    };
+    ctx.error_at(
+        &node,
+        "a listener with redirect_https answers every request with a redirect: its routes \
+         would never be used; remove them (or redirect_https)",
+    );
+    None
 }
 
 /// An http listener routes with `[[routes]]`; `upstream` belongs to tcp listeners.

@@ -8,9 +8,9 @@ use std::fmt::Write;
 use shoal_core::{format_duration, Algorithm};
 
 use crate::types::{
-    AdminConfig, Config, HealthCheckKind, HealthConfig, HostMatch, ListenerConfig,
-    ListenerProtocol, OutlierConfig, PathMatch, Rewrite, RouteConfig, RouteMatch, RouteTarget,
-    UpstreamConfig,
+    AdminConfig, ClientAuth, Config, HealthCheckKind, HealthConfig, HostMatch, ListenerConfig,
+    ListenerProtocol, ListenerTlsConfig, OutlierConfig, PathMatch, Rewrite, RouteConfig,
+    RouteMatch, RouteTarget, UpstreamConfig,
 };
 
 /// Width of the label column; fits the longest label, `hash_balance_factor`.
@@ -68,7 +68,14 @@ fn listener_block(out: &mut Lines, listener: &ListenerConfig) {
         out.row("max_connections", max_connections);
         return;
     }
-    out.row("bind", format!("{} (http)", listener.bind));
+    let protocol = match listener.protocol {
+        ListenerProtocol::Https => "https",
+        _ => "http",
+    };
+    out.row("bind", format!("{} ({protocol})", listener.bind));
+    if let Some(tls) = &listener.tls {
+        tls_rows(out, tls);
+    }
     let xff = match listener.x_forwarded_for {
         crate::types::ForwardedFor::Append => "append",
         crate::types::ForwardedFor::Replace => "replace",
@@ -84,6 +91,14 @@ fn listener_block(out: &mut Lines, listener: &ListenerConfig) {
     );
     out.row("max_header_bytes", listener.max_header_bytes);
     out.row("max_connections", max_connections);
+    if let Some(redirect) = listener.redirect_https {
+        let to = match redirect.port {
+            Some(port) => format!("308 to https://HOST:{port}/..."),
+            None => "308 to https://HOST/...".to_string(),
+        };
+        out.row("redirect_https", to);
+        return;
+    }
     out.text("  routes");
     let rows: Vec<[String; 4]> = listener
         .routes
@@ -102,6 +117,30 @@ fn listener_block(out: &mut Lines, listener: &ListenerConfig) {
         })
         .collect();
     out.table("    ", &rows);
+}
+
+/// An https listener's certificates (the first is the default), client verification and
+/// handshake timeout.
+fn tls_rows(out: &mut Lines, tls: &ListenerTlsConfig) {
+    for (i, certificate) in tls.certificates.iter().enumerate() {
+        let label = if i == 0 { "certificates" } else { "" };
+        let default = if i == 0 { " (default)" } else { "" };
+        out.row(
+            label,
+            format!(
+                "{} + {}{default}",
+                certificate.cert.display(),
+                certificate.key.display()
+            ),
+        );
+    }
+    let client_ca = match (&tls.client_ca, tls.client_auth) {
+        (None, _) => "none".to_string(),
+        (Some(ca), ClientAuth::Required) => format!("{} (required)", ca.display()),
+        (Some(ca), ClientAuth::Optional) => format!("{} (optional)", ca.display()),
+    };
+    out.row("client_ca", client_ca);
+    out.row("handshake_timeout", format_duration(tls.handshake_timeout));
 }
 
 /// `host=api.example.com prefix=/v1/ methods=GET,POST header:x-env=beta`, or `*` for a

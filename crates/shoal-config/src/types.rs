@@ -44,6 +44,9 @@ pub struct ServerConfig {
 pub enum ListenerProtocol {
     /// HTTP/1.1, and HTTP/2 cleartext with prior knowledge, on the same socket.
     Http,
+    /// HTTP/1.1 and HTTP/2 over TLS (chosen by ALPN), terminated here with the certificates
+    /// of `tls`.
+    Https,
     /// Plain TCP (L4): every connection is proxied byte for byte to a backend of `upstream`.
     Tcp,
     /// TLS left encrypted (L4): the ClientHello's server name picks the upstream (`sni`,
@@ -53,9 +56,10 @@ pub enum ListenerProtocol {
 
 impl ListenerProtocol {
     /// The spelling in the config file.
-    pub fn name(self) -> &'static str {
+    pub fn as_str(self) -> &'static str {
         match self {
             ListenerProtocol::Http => "http",
+            ListenerProtocol::Https => "https",
             ListenerProtocol::Tcp => "tcp",
             ListenerProtocol::TlsPassthrough => "tls_passthrough",
         }
@@ -133,6 +137,56 @@ pub struct ListenerConfig {
     /// tcp listeners: send a PROXY protocol header (v1 text or v2 binary) to the backend
     /// first, so it learns the client's address. None (the default) = off.
     pub proxy_protocol: Option<ProxyProtocol>,
+    /// `[listeners.NAME.tls]`: required for https listeners, refused for the others.
+    pub tls: Option<ListenerTlsConfig>,
+    /// http listeners: answer every request with a 308 to the same URL over https.
+    /// None (the default) = serve the routes.
+    pub redirect_https: Option<RedirectHttps>,
+}
+
+/// `[listeners.NAME.tls]` of an https listener.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ListenerTlsConfig {
+    /// Non-empty. The client's SNI picks the certificate whose subjectAltName DNS names
+    /// match it (exact names before wildcards, earlier certificates first); the first
+    /// certificate serves clients whose SNI matches none, or who send none.
+    pub certificates: Vec<ListenerCertificate>,
+    /// CA bundle client certificates must chain to (mTLS); None = no client certificates.
+    pub client_ca: Option<std::path::PathBuf>,
+    /// With `client_ca`: whether a client must present a certificate. Default required.
+    pub client_auth: ClientAuth,
+    /// A client must complete the TLS handshake within this; past it the connection is
+    /// closed. Default 10s.
+    pub handshake_timeout: Duration,
+}
+
+/// One `{ cert = "...", key = "..." }` of `certificates`. Relative paths are resolved
+/// against the config file's directory by [`Config::load`] (kept as written by
+/// [`Config::from_toml_str`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ListenerCertificate {
+    /// PEM chain, leaf first.
+    pub cert: std::path::PathBuf,
+    /// PEM private key (PKCS#8, PKCS#1 RSA or SEC1 EC) of the leaf.
+    pub key: std::path::PathBuf,
+}
+
+/// `client_auth = "required" | "optional"`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum ClientAuth {
+    /// A client without a certificate from `client_ca` fails the handshake.
+    #[default]
+    Required,
+    /// A client may present no certificate; one that presents a certificate not from
+    /// `client_ca` still fails the handshake.
+    Optional,
+}
+
+/// `redirect_https = true` or `redirect_https = { port = 8443 }`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RedirectHttps {
+    /// The port written into `Location`; None = none written (the https default, 443).
+    pub port: Option<u16>,
 }
 
 /// `[[listeners.NAME.routes]]`

@@ -58,7 +58,7 @@ retires = 2
                 Some(6),
                 "unknown key \"timeout\" (accepted keys: bind, protocol, x_forwarded_for, \
                  header_read_timeout, idle_timeout, max_header_bytes, max_connections, routes, upstream, proxy_protocol, \
-                 accept_proxy_protocol, sni)",
+                 accept_proxy_protocol, sni, tls, redirect_https)",
             ),
             (
                 "listeners.web.routes[0].upstraem",

@@ -75,12 +75,12 @@ fn duplicate_binds_across_listeners() {
 fn unknown_protocol_lists_the_accepted_ones() {
     assert_error(
         &listener(
-            "bind = \"127.0.0.1:1\"\nprotocol = \"https\"",
+            "bind = \"127.0.0.1:1\"\nprotocol = \"quic\"",
             "upstream = \"api\"",
         ),
         "listeners.web.protocol",
         5,
-        "unknown protocol \"https\" (accepted: http, tcp, tls_passthrough)",
+        "unknown protocol \"quic\" (accepted: http, https, tcp, tls_passthrough)",
     );
     assert_error(
         &listener(
@@ -535,7 +535,7 @@ fn an_unknown_protocol_does_not_guess_the_listener_shape() {
         ),
         "listeners.db.protocol",
         5,
-        "unknown protocol \"tpc\" (accepted: http, tcp, tls_passthrough)",
+        "unknown protocol \"tpc\" (accepted: http, https, tcp, tls_passthrough)",
     );
 }
 

@@ -77,6 +77,8 @@ fn full_example_parses_to_the_expected_config() {
                 proxy_protocol: None,
                 accept_proxy_protocol: None,
                 sni: Vec::new(),
+                tls: None,
+                redirect_https: None,
             },
             ListenerConfig {
                 name: "admin".into(),
@@ -97,6 +99,8 @@ fn full_example_parses_to_the_expected_config() {
                 proxy_protocol: None,
                 accept_proxy_protocol: None,
                 sni: Vec::new(),
+                tls: None,
+                redirect_https: None,
             },
             ListenerConfig {
                 name: "db".into(),
@@ -112,6 +116,8 @@ fn full_example_parses_to_the_expected_config() {
                 proxy_protocol: None,
                 accept_proxy_protocol: None,
                 sni: Vec::new(),
+                tls: None,
+                redirect_https: None,
             },
         ],
         upstreams: vec![

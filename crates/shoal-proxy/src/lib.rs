@@ -1,6 +1,7 @@
 //! shoal-proxy: the data plane. Binds listeners, runs the worker threads (one event loop
 //! each, with its own SO_REUSEPORT socket per listener, as nginx's workers do), and serves
-//! HTTP through the request pipeline in `http/pipeline.rs`.
+//! HTTP through the request pipeline in `http/pipeline.rs`, over TLS for https listeners
+//! (`tls/`).
 //!
 //! It reads the current [`Snapshot`] and never changes configuration itself: a new config
 //! becomes a new snapshot, swapped in whole through [`ProxyHandle::reload`].
@@ -10,7 +11,9 @@ mod l4;
 mod listener;
 mod proxy_handle;
 mod snapshot;
+mod tls;
 mod worker;
 
 pub use proxy_handle::{ProxyHandle, StartError};
 pub use snapshot::{ListenerSnapshot, RouteEntry, Snapshot, Target};
+pub use tls::{TlsError, TlsListener, TlsStats};

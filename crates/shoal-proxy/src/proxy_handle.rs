@@ -11,6 +11,7 @@ use shoal_upstream::{HealthSupervisor, UpstreamRegistry};
 
 use crate::listener::bind_reuseport;
 use crate::snapshot::Snapshot;
+use crate::tls::{cert_watch, TlsError, TlsListener, TlsStats};
 use crate::worker::{self, WorkerMsg, WorkerSockets};
 
 /// Why the data plane could not start.
@@ -24,6 +25,9 @@ pub enum StartError {
     },
     #[error("cannot start thread: {0}")]
     Thread(std::io::Error),
+    /// An https listener's certificate, key or CA file cannot be used.
+    #[error("listeners.{listener}.tls.{source}")]
+    Tls { listener: String, source: TlsError },
 }
 
 /// Added to twice the longest probe timeout when waiting for the first checks at start.
@@ -92,6 +96,49 @@ fn bind_listener(
     Ok((local, bound))
 }
 
+/// Every https listener's TLS side, by listener index. A listener whose `tls` table is
+/// unchanged since `previous` keeps its `TlsListener` (and its TLS session cache) and reloads
+/// the files that changed on disk; others load theirs afresh, keeping the counters of the
+/// listener of the same name.
+fn load_tls(
+    config: &Config,
+    previous: Option<&Snapshot>,
+) -> Result<Vec<Option<Arc<TlsListener>>>, StartError> {
+    config
+        .listeners
+        .iter()
+        .map(|listener| {
+            let Some(files) = &listener.tls else {
+                return Ok(None);
+            };
+            let failed = |source| StartError::Tls {
+                listener: listener.name.clone(),
+                source,
+            };
+            let current = previous
+                .and_then(|s| s.listener(&listener.name))
+                .and_then(|l| l.tls.as_ref());
+            if let Some(current) = current.filter(|t| t.files() == files) {
+                if let Some(Err(e)) = current.reload_if_changed() {
+                    return Err(failed(e));
+                }
+                return Ok(Some(Arc::clone(current)));
+            }
+            let stats =
+                current.map_or_else(|| Arc::new(TlsStats::default()), |t| Arc::clone(t.stats()));
+            TlsListener::load(files, stats)
+                .map(|t| Some(Arc::new(t)))
+                .map_err(failed)
+        })
+        .collect()
+}
+
+fn attach_tls(snapshot: &mut Snapshot, tls: Vec<Option<Arc<TlsListener>>>) {
+    for (listener, tls) in snapshot.listeners.iter_mut().zip(tls) {
+        listener.tls = tls;
+    }
+}
+
 impl ProxyHandle {
     /// Binds every listener (so a busy port fails here, before anything serves), then starts
     /// `config.server.workers` worker threads.
@@ -99,7 +146,9 @@ impl ProxyHandle {
         let workers = config.server.workers.max(1);
         let (health, supervisor, events) = HealthSupervisor::new();
         let registry = UpstreamRegistry::new(workers, Some(events));
-        let snapshot = Snapshot::build(config, &registry, true);
+        let tls = load_tls(config, None)?;
+        let mut snapshot = Snapshot::build(config, &registry, true);
+        attach_tls(&mut snapshot, tls);
         health.sync(snapshot.upstreams.clone(), true);
 
         let mut bound_listeners = Vec::new();
@@ -128,6 +177,7 @@ impl ProxyHandle {
         // The control thread: health checks and the other background jobs, off the workers'
         // event loops.
         let signal = shutdown.signal();
+        let (watch_shared, watch_signal) = (Arc::clone(&shared), shutdown.signal());
         let control = std::thread::Builder::new()
             .name("shoal-control".to_string())
             .spawn(move || {
@@ -135,7 +185,12 @@ impl ProxyHandle {
                     .enable_all()
                     .build()
                 {
-                    Ok(rt) => rt.block_on(supervisor.run(signal)),
+                    Ok(rt) => rt.block_on(async move {
+                        tokio::join!(
+                            supervisor.run(signal),
+                            cert_watch::run(watch_shared, watch_signal)
+                        );
+                    }),
                     Err(e) => tracing::error!(error = %e, "cannot start the control event loop"),
                 }
             })
@@ -217,7 +272,10 @@ impl ProxyHandle {
     /// with; backends present in both keep their state. New listeners are bound first (a
     /// bind failure refuses the whole reload, and the old config keeps serving); removed
     /// listeners stop accepting, and their connections finish their current request.
-    /// A listener whose `bind` changed is removed and added again.
+    /// A listener whose `bind` changed is removed and added again. https listeners reload
+    /// certificate files that changed on disk (all of them when their `tls` table changed);
+    /// files that cannot be used refuse the reload too. Connections already past their
+    /// handshake keep the certificate they got.
     pub fn reload(&self, config: &Config) -> Result<(), StartError> {
         let mut bound = self.bound();
         let keep =
@@ -241,7 +299,12 @@ impl ProxyHandle {
             .map(|l| l.name.clone())
             .collect();
 
-        let snapshot = Arc::new(Snapshot::build(config, &self.shared.registry, false));
+        // Certificates are read before anything changes: files that cannot be used refuse
+        // the reload, like a listener that cannot bind, and the old config keeps serving.
+        let tls = load_tls(config, Some(&self.shared.snapshot.load()))?;
+        let mut snapshot = Snapshot::build(config, &self.shared.registry, false);
+        attach_tls(&mut snapshot, tls);
+        let snapshot = Arc::new(snapshot);
         self.health.sync(snapshot.upstreams.clone(), false);
         self.shared.snapshot.store(snapshot);
         let keep: Vec<_> = config.upstreams.iter().collect();

@@ -8,6 +8,8 @@ use shoal_config::{Config, ListenerConfig, Rewrite, RouteTarget};
 use shoal_router::{RouteTable, SniTable, Split};
 use shoal_upstream::{Upstream, UpstreamRegistry};
 
+use crate::tls::TlsListener;
+
 #[derive(Debug)]
 pub struct Snapshot {
     pub listeners: Vec<ListenerSnapshot>,
@@ -26,6 +28,9 @@ pub struct ListenerSnapshot {
     /// A tls_passthrough listener's server names (values: indices into
     /// [`Snapshot::upstreams`]; the default included).
     pub sni: SniTable,
+    /// An https listener's certificates and handshake counters (set by the proxy, which
+    /// loads the files, after [`Snapshot::build`]).
+    pub tls: Option<Arc<TlsListener>>,
 }
 
 #[derive(Debug)]
@@ -83,6 +88,7 @@ impl Snapshot {
                     .collect(),
                 tcp_upstream: l.upstream.as_deref().map(index_of),
                 sni: SniTable::new(&l.sni, l.upstream.as_deref().map(index_of), index_of),
+                tls: None,
                 config: l.clone(),
             })
             .collect();

@@ -178,7 +178,7 @@ impl Control for AppControl {
                     .iter()
                     .find(|(n, _)| *n == l.config.name)
                     .map_or_else(|| l.config.bind.to_string(), |(_, a)| a.to_string()),
-                protocol: l.config.protocol.name().to_string(),
+                protocol: l.config.protocol.as_str().to_string(),
                 routes: l
                     .config
                     .routes

@@ -10,8 +10,11 @@
 //!
 //! "Under way" is told by [`ConnActivity`]: the pipeline counts a request as started when
 //! hyper hands it over (its head is complete) and finished when its response body is done.
-//! HTTP/2 connections (told by their preface) never get an HTTP/1 408; any bytes on them
-//! count as activity.
+//! HTTP/2 connections (told by their preface, or by ALPN over TLS) never get an HTTP/1 408;
+//! any bytes on them count as activity.
+//!
+//! The stream is a `TcpStream` on http listeners and a TLS stream on https listeners; the
+//! wrapper is generic over it, so plain connections pay nothing for TLS existing.
 
 use std::future::Future;
 use std::io;
@@ -24,7 +27,6 @@ use std::time::Duration;
 use futures_util::task::AtomicWaker;
 use http::StatusCode;
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
-use tokio::net::TcpStream;
 use tokio::time::{Instant, Sleep};
 
 use super::error_response::raw_response;
@@ -81,8 +83,8 @@ enum Protocol {
     Http2,
 }
 
-pub(crate) struct ClientIo {
-    inner: TcpStream,
+pub(crate) struct ClientIo<S> {
+    inner: S,
     activity: Arc<ConnActivity>,
     header_timeout: Duration,
     idle_timeout: Duration,
@@ -97,13 +99,13 @@ pub(crate) struct ClientIo {
     timed_out: bool,
 }
 
-impl ClientIo {
+impl<S: AsyncRead + AsyncWrite + Unpin> ClientIo<S> {
     pub(crate) fn new(
-        inner: TcpStream,
+        inner: S,
         activity: Arc<ConnActivity>,
         header_timeout: Duration,
         idle_timeout: Duration,
-    ) -> ClientIo {
+    ) -> ClientIo<S> {
         ClientIo {
             inner,
             activity,
@@ -116,6 +118,12 @@ impl ClientIo {
             fresh: true,
             timed_out: false,
         }
+    }
+
+    /// The connection speaks HTTP/2 (negotiated by ALPN), whatever its first bytes.
+    pub(crate) fn http2(mut self) -> Self {
+        self.protocol = Protocol::Http2;
+        self
     }
 
     /// Sets the clock. Only the deadline is recorded here; the timer itself is moved when
@@ -195,7 +203,7 @@ impl ClientIo {
     }
 }
 
-impl ClientIo {
+impl<S> ClientIo<S> {
     /// The status of a response hyper writes on its own (no request was handed over since
     /// the last bytes arrived): its answer to an unparseable head, which shoal replaces
     /// with a body naming the cause and a request id, like every other error.
@@ -209,7 +217,7 @@ impl ClientIo {
     }
 }
 
-impl AsyncRead for ClientIo {
+impl<S: AsyncRead + AsyncWrite + Unpin> AsyncRead for ClientIo<S> {
     fn poll_read(
         self: Pin<&mut Self>,
         cx: &mut Context<'_>,
@@ -242,7 +250,7 @@ impl AsyncRead for ClientIo {
     }
 }
 
-impl AsyncWrite for ClientIo {
+impl<S: AsyncRead + AsyncWrite + Unpin> AsyncWrite for ClientIo<S> {
     fn poll_write(
         self: Pin<&mut Self>,
         cx: &mut Context<'_>,

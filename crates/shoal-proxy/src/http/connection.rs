@@ -1,5 +1,9 @@
-//! Serving one client connection: HTTP/1.1 with keep-alive, or HTTP/2 cleartext with prior
-//! knowledge, told apart by the first bytes (hyper-util's auto builder).
+//! Serving one client connection: HTTP/1.1 with keep-alive, or HTTP/2 (cleartext with prior
+//! knowledge, or over TLS), told apart by the first bytes (hyper-util's auto builder).
+//!
+//! On an https listener the TLS handshake runs here, in the connection's own task (never
+//! in the accept loop), bounded by the listener's handshake timeout; then the same HTTP
+//! server serves the decrypted stream.
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -8,11 +12,13 @@ use hyper::service::service_fn;
 use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
 use hyper_util::server::conn::auto;
 use shoal_core::ShutdownSignal;
+use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::net::TcpStream;
 
 use super::client_io::{ClientIo, ConnActivity};
 use super::pipeline;
 use crate::proxy_handle::Shared;
+use crate::tls::negotiated_h2;
 
 /// HTTP/2 streams one client connection may have open at once.
 const MAX_CONCURRENT_STREAMS: u32 = 256;
@@ -27,6 +33,8 @@ pub(crate) struct ConnContext {
     pub listener_index: usize,
     pub listener_name: Arc<str>,
     pub shared: Arc<Shared>,
+    /// The request came over TLS (an https listener): `X-Forwarded-Proto: https`.
+    pub secure: bool,
 }
 
 /// A worker's HTTP server settings (one per worker, shared by its connections).
@@ -57,7 +65,7 @@ impl HttpServer {
 pub(crate) async fn serve_connection(
     server: &HttpServer,
     stream: TcpStream,
-    ctx: ConnContext,
+    mut ctx: ConnContext,
     mut shutdown: ShutdownSignal,
 ) {
     let snapshot = ctx.shared.snapshot.load();
@@ -66,10 +74,46 @@ pub(crate) async fn serve_connection(
     };
     let header_timeout = listener.config.header_read_timeout;
     let idle_timeout = listener.config.idle_timeout;
+    let tls = listener.tls.as_ref().map(|tls| tls.acceptor());
     drop(snapshot);
 
     let activity = Arc::new(ConnActivity::default());
-    let io = ClientIo::new(stream, Arc::clone(&activity), header_timeout, idle_timeout);
+    let Some(tls) = tls else {
+        let io = ClientIo::new(stream, Arc::clone(&activity), header_timeout, idle_timeout);
+        return serve(server, io, activity, ctx, shutdown).await;
+    };
+    // Boxed: a handshake and a TLS stream are kilobytes of state, and a plain connection's
+    // task (one allocation sized for every branch of this function) should not carry them.
+    Box::pin(async move {
+        let stream = tokio::select! {
+            biased;
+            _ = shutdown.recv() => return,
+            stream = tls.accept(stream, ctx.peer, &ctx.listener_name) => match stream {
+                Some(stream) => stream,
+                None => return,
+            },
+        };
+        ctx.secure = true;
+        let h2 = negotiated_h2(&stream);
+        let mut io = ClientIo::new(stream, Arc::clone(&activity), header_timeout, idle_timeout);
+        if h2 {
+            io = io.http2();
+        }
+        serve(server, io, activity, ctx, shutdown).await;
+    })
+    .await;
+}
+
+/// Serves HTTP on `io` until the client is done, or shutdown finishes it.
+async fn serve<S>(
+    server: &HttpServer,
+    io: ClientIo<S>,
+    activity: Arc<ConnActivity>,
+    ctx: ConnContext,
+    mut shutdown: ShutdownSignal,
+) where
+    S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+{
     let ctx = Arc::new(ctx);
     let service = service_fn(move |req| {
         let ctx = Arc::clone(&ctx);

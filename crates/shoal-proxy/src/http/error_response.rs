@@ -119,6 +119,33 @@ impl ProxyError {
     }
 }
 
+/// `308 Permanent Redirect` to `location`: an http listener with `redirect_https` sends
+/// every request to its https URL (308, unlike 301, keeps the method and body).
+pub(crate) fn redirect(
+    location: HeaderValue,
+    request_id: &HeaderValue,
+    active: RequestActive,
+) -> Response<ProxyBody> {
+    let status = StatusCode::PERMANENT_REDIRECT;
+    let body = format!(
+        "{} {}: {}\nrequest id: {}\n",
+        status.as_u16(),
+        status.canonical_reason().unwrap_or(""),
+        String::from_utf8_lossy(location.as_bytes()),
+        String::from_utf8_lossy(request_id.as_bytes()),
+    );
+    let mut response = Response::new(ProxyBody::text(body, Some(active)));
+    *response.status_mut() = status;
+    let headers = response.headers_mut();
+    headers.insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("text/plain; charset=utf-8"),
+    );
+    headers.insert(header::LOCATION, location);
+    headers.insert("x-request-id", request_id.clone());
+    response
+}
+
 /// The body of every error shoal answers itself.
 fn error_body(status: StatusCode, cause: &str, request_id: &HeaderValue) -> String {
     format!(

@@ -82,12 +82,13 @@ pub(crate) fn peer_value(peer: IpAddr) -> HeaderValue {
 }
 
 /// Sets what the backend should know about the original request. `peer` is
-/// [`peer_value`] of the client's address.
+/// [`peer_value`] of the client's address; `secure`: the request came over TLS.
 pub(crate) fn add_forwarded(
     headers: &mut HeaderMap,
     peer: &HeaderValue,
     mode: ForwardedFor,
     host: Option<&HeaderValue>,
+    secure: bool,
 ) {
     let xff = match mode {
         ForwardedFor::Append if headers.contains_key(&X_FORWARDED_FOR) => {
@@ -103,8 +104,12 @@ pub(crate) fn add_forwarded(
     };
     headers.insert(X_FORWARDED_FOR, xff);
     // Behind a trusted hop (append mode) the first hop's view of proto and host is kept.
+    // Over TLS the proto is always https: shoal decrypted the request itself, so a client's
+    // claim of plain http would be a lie (and could make a backend redirect in a loop).
     let keep_existing = mode == ForwardedFor::Append;
-    if !(keep_existing && headers.contains_key(&X_FORWARDED_PROTO)) {
+    if secure {
+        headers.insert(X_FORWARDED_PROTO, HeaderValue::from_static("https"));
+    } else if !(keep_existing && headers.contains_key(&X_FORWARDED_PROTO)) {
         headers.insert(X_FORWARDED_PROTO, HeaderValue::from_static("http"));
     }
     if let Some(host) = host {
@@ -173,7 +178,7 @@ mod tests {
             ("x-forwarded-for", "10.0.0.1"),
             ("x-forwarded-for", "10.0.0.2"),
         ]);
-        add_forwarded(&mut h, &peer, ForwardedFor::Append, Some(&host));
+        add_forwarded(&mut h, &peer, ForwardedFor::Append, Some(&host), false);
         assert_eq!(h["x-forwarded-for"], "10.0.0.1, 10.0.0.2, 192.0.2.7");
         assert_eq!(h["x-forwarded-proto"], "http");
         assert_eq!(h["x-forwarded-host"], "shop.example");
@@ -182,8 +187,25 @@ mod tests {
             ("x-forwarded-for", "6.6.6.6"),
             ("x-forwarded-proto", "https"),
         ]);
-        add_forwarded(&mut h, &peer, ForwardedFor::Replace, Some(&host));
+        add_forwarded(&mut h, &peer, ForwardedFor::Replace, Some(&host), false);
         assert_eq!(h["x-forwarded-for"], "192.0.2.7");
         assert_eq!(h["x-forwarded-proto"], "http");
+    }
+
+    #[test]
+    fn forwarded_proto_is_https_over_tls_whatever_the_client_says() {
+        let peer = peer_value("192.0.2.7".parse().expect("ip"));
+        for mode in [ForwardedFor::Append, ForwardedFor::Replace] {
+            let mut h = map(&[("x-forwarded-proto", "http")]);
+            add_forwarded(&mut h, &peer, mode, None, true);
+            assert_eq!(h["x-forwarded-proto"], "https", "{mode:?}");
+            let mut h = HeaderMap::new();
+            add_forwarded(&mut h, &peer, mode, None, true);
+            assert_eq!(h["x-forwarded-proto"], "https", "{mode:?}");
+        }
+        // Plain http in append mode keeps a trusted hop's https.
+        let mut h = map(&[("x-forwarded-proto", "https")]);
+        add_forwarded(&mut h, &peer, ForwardedFor::Append, None, false);
+        assert_eq!(h["x-forwarded-proto"], "https");
     }
 }

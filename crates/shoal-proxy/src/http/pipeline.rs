@@ -2,7 +2,8 @@
 //!
 //! 1. load the snapshot (the request keeps it to the end)
 //! 2. request id: the client's, or a new one
-//! 3. find the route (invalid Host → 400, none → 404)
+//! 3. find the route (invalid Host → 400, none → 404); an http listener with
+//!    `redirect_https` answers 308 to the https URL instead
 //! 4. choose the upstream (a split rolls the dice)
 //! 5. rewrite the path; clean and add headers
 //! 6. forward: pick a backend (none eligible → 503), send, retry when safe (`forward.rs`)
@@ -20,7 +21,7 @@ use shoal_router::{normalize_host, rewrite_path, RequestView};
 use super::body::ProxyBody;
 use super::client_io::RequestActive;
 use super::connection::ConnContext;
-use super::error_response::ProxyError;
+use super::error_response::{redirect, ProxyError};
 use super::forward;
 use super::headers::{add_forwarded, strip_hop_by_hop, X_REQUEST_ID};
 use super::request_check;
@@ -45,6 +46,22 @@ fn seed() -> u64 {
 /// Runs `f` with this thread's random source.
 pub(crate) fn with_rng<T>(f: impl FnOnce(&mut Rng) -> T) -> T {
     RNG.with(|rng| f(&mut rng.borrow_mut()))
+}
+
+/// `https://HOST[:PORT]/path?query` for a request to `host` (normalised, without its port)
+/// and `uri`. None when the result is not a valid header value.
+fn https_location(host: &str, to: shoal_config::RedirectHttps, uri: &Uri) -> Option<HeaderValue> {
+    // `OPTIONS *` and the like have no path to keep.
+    let target = uri
+        .path_and_query()
+        .map(|pq| pq.as_str())
+        .filter(|t| t.starts_with('/'))
+        .unwrap_or("/");
+    let location = match to.port {
+        Some(port) => format!("https://{host}:{port}{target}"),
+        None => format!("https://{host}{target}"),
+    };
+    HeaderValue::from_str(&location).ok()
 }
 
 pub(crate) async fn handle(
@@ -84,6 +101,15 @@ pub(crate) async fn handle(
         None if parts.version == Version::HTTP_11 => return fail(ProxyError::BadHost, active),
         None => None,
     };
+    if let Some(to) = listener.config.redirect_https {
+        let Some(location) = host
+            .as_deref()
+            .and_then(|h| https_location(h, to, &parts.uri))
+        else {
+            return fail(ProxyError::BadHost, active);
+        };
+        return redirect(location, &request_id, active);
+    }
     let view = RequestView {
         host: host.as_deref(),
         path: parts.uri.path(),
@@ -167,6 +193,7 @@ pub(crate) async fn handle(
         &ctx.peer_value,
         listener.config.x_forwarded_for,
         host_value.as_ref(),
+        ctx.secure,
     );
     parts.headers.insert(X_REQUEST_ID, request_id.clone());
     parts.version = Version::HTTP_11;
@@ -180,5 +207,35 @@ pub(crate) async fn handle(
             }
             fail(error, active)
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use shoal_config::RedirectHttps;
+
+    fn location(host: &str, port: Option<u16>, uri: &str) -> String {
+        let uri: Uri = uri.parse().expect("uri");
+        let value = https_location(host, RedirectHttps { port }, &uri).expect("location");
+        value.to_str().expect("ascii").to_string()
+    }
+
+    #[test]
+    fn https_location_keeps_path_and_query_and_sets_the_port() {
+        assert_eq!(
+            location("shop.example.com", None, "/a/b?x=1&y"),
+            "https://shop.example.com/a/b?x=1&y"
+        );
+        assert_eq!(
+            location("shop.example.com", Some(8443), "/"),
+            "https://shop.example.com:8443/"
+        );
+        assert_eq!(location("[::1]", Some(8443), "/p"), "https://[::1]:8443/p");
+        assert_eq!(
+            location("a.test", None, "http://a.test:8080/abs?q"),
+            "https://a.test/abs?q"
+        );
+        assert_eq!(location("a.test", None, "*"), "https://a.test/");
     }
 }

@@ -23,3 +23,4 @@ mod routing;
 mod shutdown;
 mod support;
 mod tcp;
+mod tls;
