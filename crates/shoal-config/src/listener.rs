@@ -164,14 +164,7 @@ fn listener<'n>(
     };
     let accept_proxy_protocol = match table.get("accept_proxy_protocol") {
         None => Some(None),
-        Some(n) if tcp => trusted_peers(ctx, &n).map(Some),
-        Some(n) => {
-            ctx.error_at(
-                &n,
-                "accept_proxy_protocol is for tcp and tls_passthrough listeners",
-            );
-            None
-        }
+        Some(n) => trusted_peers(ctx, &n).map(Some),
     };
     let sni = match table.get("sni") {
         None => Some(Vec::new()),

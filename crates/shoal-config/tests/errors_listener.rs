@@ -566,7 +566,7 @@ fn proxy_protocol_is_v1_or_v2_and_tcp_only() {
 }
 
 #[test]
-fn accept_proxy_protocol_takes_trusted_networks_on_l4_listeners() {
+fn accept_proxy_protocol_takes_trusted_networks() {
     let ok = shoal_config::Config::from_toml_str(&tcp(
         "upstream = \"api\"\naccept_proxy_protocol = { trusted = [\"10.0.0.0/8\", \"::1\"] }",
     ))
@@ -615,15 +615,13 @@ fn accept_proxy_protocol_takes_trusted_networks_on_l4_listeners() {
             ),
         ],
     );
-    assert_error(
-        &listener(
-            "bind = \"127.0.0.1:1\"\naccept_proxy_protocol = { trusted = [\"10.0.0.0/8\"] }",
-            "upstream = \"api\"",
-        ),
-        "listeners.web.accept_proxy_protocol",
-        5,
-        "accept_proxy_protocol is for tcp and tls_passthrough listeners",
-    );
+    // http listeners take it too (a balancer in front of an HTTP listener).
+    let http = shoal_config::Config::from_toml_str(&listener(
+        "bind = \"127.0.0.1:1\"\naccept_proxy_protocol = { trusted = [\"10.0.0.0/8\"] }",
+        "upstream = \"api\"",
+    ))
+    .expect("valid on http");
+    assert!(http.listeners[0].accept_proxy_protocol.is_some());
 }
 
 fn passthrough(keys: &str) -> String {

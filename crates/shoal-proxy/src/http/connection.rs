@@ -18,7 +18,7 @@ use tokio::net::TcpStream;
 use super::client_io::{ClientIo, ConnActivity};
 use super::pipeline;
 use crate::proxy_handle::Shared;
-use crate::tls::negotiated_h2;
+use crate::tls::{negotiated_h2, TlsAcceptor};
 
 /// HTTP/2 streams one client connection may have open at once.
 const MAX_CONCURRENT_STREAMS: u32 = 256;
@@ -66,7 +66,7 @@ pub(crate) async fn serve_connection(
     server: &HttpServer,
     stream: TcpStream,
     mut ctx: ConnContext,
-    mut shutdown: ShutdownSignal,
+    shutdown: ShutdownSignal,
 ) {
     let snapshot = ctx.shared.snapshot.load();
     let Some(listener) = snapshot.listener_at(ctx.listener_index, &ctx.listener_name) else {
@@ -75,8 +75,72 @@ pub(crate) async fn serve_connection(
     let header_timeout = listener.config.header_read_timeout;
     let idle_timeout = listener.config.idle_timeout;
     let tls = listener.tls.as_ref().map(|tls| tls.acceptor());
+    let proxy_header_expected = listener
+        .config
+        .accept_proxy_protocol
+        .as_ref()
+        .is_some_and(|trusted| trusted.iter().any(|net| net.contains(ctx.peer.ip())));
     drop(snapshot);
 
+    // A trusted balancer in front speaks first with a PROXY header naming the client. (An
+    // untrusted peer's PROXY line is not HTTP: hyper answers it 400; before TLS it fails the
+    // handshake.) Boxed: only listeners that accept the header pay for its state.
+    if proxy_header_expected {
+        let mut stream = stream;
+        let read = Box::pin(tokio::time::timeout(
+            header_timeout,
+            crate::l4::read_proxy_header_exact(&mut stream),
+        ))
+        .await;
+        match read {
+            Ok(Ok(source)) => {
+                if let Some(client) = source {
+                    ctx.peer = client;
+                    ctx.peer_value = super::peer_value(client.ip());
+                }
+            }
+            Ok(Err(e)) => {
+                tracing::debug!(listener = %ctx.listener_name, peer = %ctx.peer, error = %e, "connection refused: PROXY header");
+                return;
+            }
+            Err(_) => {
+                tracing::debug!(listener = %ctx.listener_name, peer = %ctx.peer, "connection closed: no PROXY header in time");
+                return;
+            }
+        }
+        return Box::pin(serve_stream(
+            server,
+            stream,
+            ctx,
+            shutdown,
+            header_timeout,
+            idle_timeout,
+            tls,
+        ))
+        .await;
+    }
+    serve_stream(
+        server,
+        stream,
+        ctx,
+        shutdown,
+        header_timeout,
+        idle_timeout,
+        tls,
+    )
+    .await;
+}
+
+/// Serves `stream` as plain HTTP, or over TLS when the listener terminates it.
+async fn serve_stream(
+    server: &HttpServer,
+    stream: TcpStream,
+    mut ctx: ConnContext,
+    mut shutdown: ShutdownSignal,
+    header_timeout: std::time::Duration,
+    idle_timeout: std::time::Duration,
+    tls: Option<TlsAcceptor>,
+) {
     let activity = Arc::new(ConnActivity::default());
     let Some(tls) = tls else {
         let io = ClientIo::new(stream, Arc::clone(&activity), header_timeout, idle_timeout);

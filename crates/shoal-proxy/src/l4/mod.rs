@@ -9,4 +9,5 @@ mod proxy_header;
 mod proxy_header_guard;
 mod tcp_relay;
 
+pub(crate) use preamble::read_proxy_header_exact;
 pub(crate) use tcp_relay::serve_tcp;

@@ -69,6 +69,44 @@ impl PreambleError {
     }
 }
 
+/// Reads a PROXY header from a trusted peer of an HTTP listener and nothing past it (the
+/// bytes after it belong to the HTTP or TLS server that reads the stream next), returning the
+/// client it names (None: `LOCAL`/`UNKNOWN`, keep the peer). Peeks, then consumes only bytes
+/// known to belong to the header: while the header is incomplete, everything peeked is part
+/// of it, so a peek never waits on bytes it has already seen.
+pub(crate) async fn read_proxy_header_exact(
+    stream: &mut TcpStream,
+) -> Result<Option<SocketAddr>, PreambleError> {
+    let mut header: Vec<u8> = Vec::new();
+    let mut peeked = [0u8; READ_CHUNK];
+    loop {
+        let n = stream.peek(&mut peeked).await?;
+        if n == 0 {
+            return Err(PreambleError::Closed);
+        }
+        let start = header.len();
+        header.extend_from_slice(&peeked[..n]);
+        match parse_proxy_header(&header) {
+            InboundHeader::Found { source, len } => {
+                let mut rest = vec![0u8; len - start];
+                stream.read_exact(&mut rest).await?;
+                return Ok(source);
+            }
+            InboundHeader::Incomplete => {
+                if header.len() >= 16 + 65535 {
+                    return Err(PreambleError::TooLarge);
+                }
+                let mut consumed = vec![0u8; n];
+                stream.read_exact(&mut consumed).await?;
+            }
+            InboundHeader::Absent => return Err(PreambleError::MissingProxyHeader),
+            InboundHeader::Invalid(reason) => {
+                return Err(PreambleError::InvalidProxyHeader(reason))
+            }
+        }
+    }
+}
+
 /// Reads what `wants` asks for within `timeout`. With nothing wanted, reads nothing.
 pub(crate) async fn read_preamble(
     stream: &mut TcpStream,

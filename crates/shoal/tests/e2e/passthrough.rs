@@ -342,3 +342,89 @@ async fn bytes_that_are_not_tls_are_refused_by_a_passthrough_listener() {
     let answer = exchange(proxy.listener("edge"), b"GET / HTTP/1.1\r\nHost: x\r\n\r\n").await;
     assert!(answer.as_ref().map_or(true, |b| b.is_empty()), "{answer:?}");
 }
+
+// ---- accept_proxy_protocol on http listeners ----
+
+mod http_listener {
+    use super::*;
+    use crate::support::{config, raw_exchange, recording, route, upstream, RawConn};
+
+    fn http_config(backend: &shoal_test_support::TestBackend, trusted: &str) -> String {
+        config(
+            1,
+            &format!("accept_proxy_protocol = {{ trusted = [\"{trusted}\"] }}"),
+            &format!(
+                "{}{}",
+                route("", "upstream = \"app\"", ""),
+                upstream("app", "round_robin", &[backend], "")
+            ),
+        )
+    }
+
+    #[tokio::test]
+    async fn the_client_named_by_a_trusted_header_is_the_one_forwarded() {
+        let backends = recording(&["a"]).await;
+        let proxy = TestProxy::start(&http_config(&backends[0], "127.0.0.0/8"));
+        let web = proxy.listener("web");
+        for header in [
+            b"PROXY TCP4 203.0.113.9 10.1.1.1 5555 80\r\n".to_vec(),
+            v2_header(
+                "203.0.113.9:5555".parse().expect("addr"),
+                "10.1.1.1:80".parse().expect("addr"),
+            ),
+        ] {
+            let mut conn = RawConn::connect(web).await;
+            conn.send(&header).await;
+            // Two keep-alive requests after one header: the header is read once, exactly.
+            conn.send(b"GET /one HTTP/1.1\r\nHost: shop\r\n\r\n").await;
+            assert_eq!(conn.read_response(WAIT).await.status, 200);
+            conn.send(b"GET /two HTTP/1.1\r\nHost: shop\r\n\r\n").await;
+            assert_eq!(conn.read_response(WAIT).await.status, 200);
+        }
+        let seen = backends[0].requests();
+        assert_eq!(seen.len(), 4);
+        for request in &seen {
+            assert_eq!(request.header("x-forwarded-for"), Some("203.0.113.9"));
+        }
+    }
+
+    #[tokio::test]
+    async fn a_trusted_peer_without_a_header_gets_no_http() {
+        let backends = recording(&["a"]).await;
+        let proxy = TestProxy::start(&http_config(&backends[0], "127.0.0.1"));
+        let outcome = raw_exchange(
+            proxy.listener("web"),
+            b"GET / HTTP/1.1\r\nHost: shop\r\n\r\n",
+            WAIT,
+        )
+        .await;
+        assert!(
+            outcome.closed && outcome.bytes.is_empty(),
+            "{}",
+            outcome.text()
+        );
+        assert!(backends[0].requests().is_empty());
+    }
+
+    #[tokio::test]
+    async fn an_untrusted_peer_cannot_claim_another_address() {
+        let backends = recording(&["a"]).await;
+        let proxy = TestProxy::start(&http_config(&backends[0], "10.0.0.0/8"));
+        let web = proxy.listener("web");
+        let outcome = raw_exchange(
+            web,
+            b"PROXY TCP4 198.51.100.1 10.1.1.1 5555 80\r\nGET / HTTP/1.1\r\nHost: shop\r\n\r\n",
+            WAIT,
+        )
+        .await;
+        outcome.assert_one_then_closed(400, "a PROXY line from an untrusted peer");
+        assert!(backends[0].requests().is_empty());
+        // Its ordinary requests are served, with its own address.
+        let mut conn = RawConn::connect(web).await;
+        conn.send(b"GET / HTTP/1.1\r\nHost: shop\r\n\r\n").await;
+        assert_eq!(conn.read_response(WAIT).await.status, 200);
+        let seen = backends[0].requests();
+        assert_eq!(seen.len(), 1);
+        assert_eq!(seen[0].header("x-forwarded-for"), Some("127.0.0.1"));
+    }
+}
