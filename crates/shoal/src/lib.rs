@@ -9,6 +9,7 @@ pub mod control;
 pub mod demo;
 pub mod echo;
 pub mod echo_cmd;
+pub mod event_log;
 pub mod logging;
 pub mod run;
 pub mod signals;

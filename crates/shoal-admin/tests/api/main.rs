@@ -4,7 +4,9 @@
 
 mod auth;
 mod backends;
+mod dashboard;
 mod errors;
+mod events;
 mod fake_control;
 mod harness;
 mod reads;
