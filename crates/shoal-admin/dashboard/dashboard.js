@@ -93,6 +93,7 @@
 
   function fmtPercent(value) {
     if (value === null || value === undefined || !isFinite(value)) return "–";
+    if (value === 0) return "0%";
     return (value * 100).toFixed(value >= 0.1 ? 0 : 1) + "%";
   }
 
@@ -634,7 +635,7 @@
     const ctx = canvas.getContext("2d");
     ctx.setTransform(dpr, 0, 0, dpr, 0, 0);
     ctx.clearRect(0, 0, width, height);
-    const pad = { left: 44, right: 10, top: 8, bottom: 22 };
+    const pad = { left: 52, right: 10, top: 8, bottom: 22 };
     const w = width - pad.left - pad.right;
     const h = height - pad.top - pad.bottom;
     const tMax = times.length ? times[times.length - 1] : Date.now();
@@ -660,7 +661,7 @@
       ctx.stroke();
       ctx.textAlign = "right";
       ctx.textBaseline = "middle";
-      ctx.fillText(options.format(v), pad.left - 6, py);
+      if (!options.empty) ctx.fillText(options.format(v), pad.left - 6, py);
     }
     ctx.textAlign = "center";
     ctx.textBaseline = "top";

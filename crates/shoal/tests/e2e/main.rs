@@ -6,8 +6,10 @@
 //! tolerances derived from the sample size, no shared global state between tests.
 
 mod admin;
+mod admin_shoal;
 mod balancing;
 mod cli;
+mod dashboard;
 mod errors;
 mod h2;
 mod headers;
