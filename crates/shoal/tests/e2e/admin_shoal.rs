@@ -22,7 +22,6 @@ pub struct AdminShoal {
     pub a: TestBackend,
     pub b: TestBackend,
     /// The token file, when started with a token.
-    #[allow(dead_code)] // read by the `shoal ctl` tests
     pub token_file: Option<PathBuf>,
     logs: JoinHandle<Vec<String>>,
 }

@@ -9,6 +9,7 @@ mod admin;
 mod admin_shoal;
 mod balancing;
 mod cli;
+mod ctl;
 mod dashboard;
 mod errors;
 mod h2;
