@@ -9,5 +9,6 @@ mod errors;
 mod events;
 mod fake_control;
 mod harness;
+mod openapi;
 mod reads;
 mod server;
