@@ -575,7 +575,10 @@
           el("span", { class: "what" }, where ? where + ": " + e.message : e.message),
         ),
       );
-      if (MEMBERSHIP_KINDS.has(e.kind)) state.markers.push({ t: e.at_unix_ms, label: e.kind });
+      const unchanged = e.kind === "reload" && / no change$/.test(e.message);
+      if (MEMBERSHIP_KINDS.has(e.kind) && !unchanged) {
+        state.markers.push({ t: e.at_unix_ms, label: e.kind });
+      }
     }
     while (list.children.length > EVENTS_SHOWN) list.lastElementChild.remove();
     if (state.markers.length > HISTORY) state.markers.splice(0, state.markers.length - HISTORY);
