@@ -4,8 +4,9 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-# System packages the tests need. Later issues add redis-server, chromium, chromium-driver.
-APT_PACKAGES=()
+# System packages the tests need. chromium + chromium-driver: the dashboard's browser tests
+# (/usr/bin/chromium, /usr/bin/chromedriver). Later issues add redis-server.
+APT_PACKAGES=(chromium chromium-driver)
 missing=()
 for pkg in "${APT_PACKAGES[@]}"; do
   dpkg -s "$pkg" >/dev/null 2>&1 || missing+=("$pkg")

@@ -1,6 +1,7 @@
 //! [`BearerToken`]: the admin token and the middleware that demands it.
 //!
-//! Every path except `/live` and `/ready` needs `Authorization: Bearer <token>` when a token is
+//! Every path except `/live`, `/ready` and the dashboard's static files (which hold no data:
+//! the page asks for the token and sends it with each API call) needs `Authorization: Bearer <token>` when a token is
 //! configured — unknown paths too, so an unauthenticated client learns nothing about routes.
 //! The comparison takes the same time wherever the first wrong byte is.
 
@@ -105,7 +106,8 @@ pub(crate) async fn require_token(
     let Some(token) = token else {
         return next.run(request).await;
     };
-    if OPEN_PATHS.contains(&request.uri().path()) {
+    let path = request.uri().path();
+    if OPEN_PATHS.contains(&path) || crate::dashboard::is_asset(path) {
         return next.run(request).await;
     }
     match token.verify(request.headers().get(header::AUTHORIZATION)) {

@@ -4,7 +4,7 @@
 //! atomics, changes become commands for shoal's one control task. That keeps this crate free of
 //! the proxy, upstream and config crates, and keeps "one writer" true.
 
-use crate::views::{BackendView, ListenerView, ReloadSummary, UpstreamView};
+use crate::views::{BackendView, EventView, ListenerView, ReloadSummary, UpstreamView};
 
 /// The admin API's handle on shoal.
 ///
@@ -54,6 +54,12 @@ pub trait Control: Send + Sync + 'static {
     fn reload(&self) -> Result<ReloadSummary, Vec<String>>;
     /// Whether shoal itself is ready to serve (listeners bound). Drives `GET /ready`.
     fn ready(&self) -> bool;
+    /// The recent events (operator actions, reloads, health changes) whose id is greater than
+    /// `since`, oldest first. Drives `GET /api/v1/events`; the default keeps no log.
+    fn events(&self, since: u64) -> Vec<EventView> {
+        let _ = since;
+        Vec::new()
+    }
 }
 
 /// The largest backend weight, as in the config file (`1..=1000`).

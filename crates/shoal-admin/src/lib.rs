@@ -1,6 +1,8 @@
-//! shoal-admin: the operator's HTTP API — read listeners and upstreams, drain, enable,
-//! disable, reweigh, add and remove backends, reload the config — plus shoal's own `/live` and
-//! `/ready`. The endpoints, bodies and errors are documented in `docs/admin-api.md`.
+//! shoal-admin: the operator's HTTP API — read listeners, upstreams and recent events, drain,
+//! enable, disable, reweigh, add and remove backends, reload the config — plus shoal's own
+//! `/live` and `/ready`, and the dashboard at `/` (static files embedded in the binary, which
+//! poll the API). The endpoints, bodies and errors are documented in `docs/admin-api.md` and
+//! `docs/admin-api.yaml` (OpenAPI; a test holds it to [`endpoints`]).
 //!
 //! The API never changes state itself: it calls a [`Control`], which the binary implements by
 //! reading its snapshot and sending commands to shoal's one control task. So this crate must
@@ -25,13 +27,16 @@ mod api_error;
 mod backend_path;
 mod bearer_token;
 mod control;
+mod dashboard;
+mod event_view;
 mod json_body;
 mod routes;
 pub mod views;
 
 pub use admin_server::{AdminServer, MAX_BODY_BYTES};
 pub use control::{Control, ControlError, MAX_WEIGHT};
+pub use routes::{endpoints, Endpoint};
 pub use views::{
-    BackendState, BackendView, CheckResult, CheckView, ListenerView, ReloadSummary, RouteView,
-    UpstreamView,
+    BackendState, BackendView, CheckResult, CheckView, EventKind, EventView, ListenerView,
+    ReloadSummary, RouteView, UpstreamView,
 };

@@ -6,6 +6,8 @@
 
 use serde::{Deserialize, Serialize};
 
+pub use crate::event_view::{EventKind, EventView};
+
 /// One listener: a bound socket, its protocol and its routes in match order.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ListenerView {

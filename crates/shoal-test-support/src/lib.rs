@@ -7,6 +7,7 @@
 //!   [`TestClient::raw`] for hostile bytes, read back with [`RawResponse`].
 //! - [`TestCa`]: certificates made at test time; [`TempDir`]: scratch files.
 //! - [`eventually`]: bounded polling for state only observable by looking.
+//! - [`WebDriver`]: headless Chromium through chromedriver, for the dashboard's tests.
 //!
 //! It may depend on any shoal crate (it drives them), but no shoal crate may depend on it
 //! except as a dev-dependency.
@@ -18,6 +19,7 @@ mod test_backend;
 mod test_ca;
 mod test_client;
 mod test_proxy;
+mod web_driver;
 
 pub use eventually::eventually;
 pub use raw_response::RawResponse;
@@ -26,3 +28,4 @@ pub use test_backend::{Mode, RecordedRequest, TestBackend, TestBackendBuilder};
 pub use test_ca::{TestCa, TestCert};
 pub use test_client::{TestClient, TestResponse};
 pub use test_proxy::TestProxy;
+pub use web_driver::{Element, WebDriver};

@@ -18,10 +18,11 @@ use shoal_health::{
     ProbeOutcome, Prober, TickEvent, Transition,
 };
 use tokio::sync::mpsc::{self, UnboundedReceiver, UnboundedSender};
-use tokio::sync::oneshot;
+use tokio::sync::{broadcast, oneshot};
 use tokio::task::JoinHandle;
 
 use crate::backend_state::{BackendState, HealthEvent};
+use crate::transition_feed::{TransitionEvent, TransitionFeed};
 use crate::upstream::Upstream;
 
 /// How often timers are checked and slow-start weights republished.
@@ -72,6 +73,7 @@ enum Msg {
 #[derive(Debug, Clone)]
 pub struct HealthSupervisor {
     tx: UnboundedSender<Msg>,
+    feed: TransitionFeed,
 }
 
 impl std::fmt::Debug for Msg {
@@ -105,6 +107,7 @@ pub struct SupervisorTask {
     rng: Rng,
     generation: u64,
     first_round: Vec<oneshot::Sender<()>>,
+    feed: TransitionFeed,
 }
 
 impl HealthSupervisor {
@@ -116,6 +119,7 @@ impl HealthSupervisor {
     ) {
         let (tx, rx) = mpsc::unbounded_channel();
         let (events_tx, events) = mpsc::unbounded_channel();
+        let feed = TransitionFeed::new();
         let seed = std::time::SystemTime::now()
             .duration_since(std::time::UNIX_EPOCH)
             .map(|d| d.as_nanos() as u64)
@@ -129,8 +133,15 @@ impl HealthSupervisor {
             rng: Rng::new(seed),
             generation: 0,
             first_round: Vec::new(),
+            feed: feed.clone(),
         };
-        (HealthSupervisor { tx }, task, events_tx)
+        (HealthSupervisor { tx, feed }, task, events_tx)
+    }
+
+    /// Every status change from now on, as it is logged (a receiver that falls behind loses
+    /// the oldest; see [`TransitionFeed`]). For the operator's event log, not for decisions.
+    pub fn subscribe_transitions(&self) -> broadcast::Receiver<TransitionEvent> {
+        self.feed.subscribe()
     }
 
     /// Tells the supervisor which upstreams and backends exist now (after a snapshot swap).
@@ -217,8 +228,9 @@ impl HealthSupervisor {
     }
 }
 
-fn log_transition(key: &Key, t: &Transition) {
+fn log_transition(feed: &TransitionFeed, key: &Key, t: &Transition) {
     tracing::info!(upstream = %key.0, backend = %key.1, from = %t.from, to = %t.to, cause = %t.cause, "backend state changed");
+    feed.send(&key.0, key.1, t);
 }
 
 impl SupervisorTask {
@@ -256,7 +268,7 @@ impl SupervisorTask {
                     return;
                 }
                 if let Some(t) = entry.state.on_probe(outcome, now) {
-                    log_transition(&key, &t);
+                    log_transition(&self.feed, &key, &t);
                 }
                 publish(entry, now);
                 self.update_panic(&key.0);
@@ -278,7 +290,7 @@ impl SupervisorTask {
                     Operation::Disable => entry.state.disable(),
                 };
                 if let Some(t) = t {
-                    log_transition(&key, &t);
+                    log_transition(&self.feed, &key, &t);
                 }
                 publish(entry, now);
                 let status = entry.state.status();
@@ -332,7 +344,7 @@ impl SupervisorTask {
                     generation: 0,
                 });
                 if let Some(t) = entry.state.set_policy(policy.clone(), now) {
-                    log_transition(&key, &t);
+                    log_transition(&self.feed, &key, &t);
                 }
                 // A new prober when the probe settings changed (or there was none).
                 if entry.health != config.health || entry.prober.is_none() {
@@ -411,7 +423,7 @@ impl SupervisorTask {
             }
         }
         if let Some(t) = transition {
-            log_transition(&key, &t);
+            log_transition(&self.feed, &key, &t);
             entry.backend.reset_passive();
         }
         publish(entry, now);
@@ -424,7 +436,7 @@ impl SupervisorTask {
         for (key, entry) in self.entries.iter_mut() {
             match entry.state.tick(now) {
                 Some(TickEvent::Transition(t)) => {
-                    log_transition(key, &t);
+                    log_transition(&self.feed, key, &t);
                     changed.push(key.0.clone());
                 }
                 Some(TickEvent::DrainExpired) => {

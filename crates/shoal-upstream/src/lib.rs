@@ -14,6 +14,7 @@ mod connect_error;
 pub mod h1;
 mod health_supervisor;
 mod retry_budget;
+mod transition_feed;
 mod tried;
 mod upstream;
 
@@ -23,5 +24,6 @@ pub use clock::now_ns;
 pub use connect_error::ConnectError;
 pub use health_supervisor::{HealthSupervisor, HealthView, Operation, SupervisorTask};
 pub use retry_budget::{backoff, RetryBudget, RetryPermit};
+pub use transition_feed::TransitionEvent;
 pub use tried::{Tried, MAX_TRIES};
 pub use upstream::{Upstream, UpstreamRegistry};

@@ -9,24 +9,40 @@ use std::time::{Duration, SystemTime};
 
 use shoal_admin::{
     BackendState as StateView, BackendView, CheckResult, CheckView, Control, ControlError,
-    ListenerView, ReloadSummary, RouteView, UpstreamView,
+    EventKind, EventView, ListenerView, ReloadSummary, RouteView, UpstreamView,
 };
 use shoal_config::{render_match, target_text};
 use shoal_health::{BackendStatus, ProbeOutcome};
 use shoal_upstream::{BackendState, Operation, Upstream};
 
 use crate::control::{ChangeError, Controller};
+use crate::event_log::{record_reload, EventLog};
 
 /// How often a removal checks whether the draining backend has finished its requests.
 const DRAIN_POLL: Duration = Duration::from_millis(50);
 
 pub struct AppControl {
     controller: Arc<Controller>,
+    events: Arc<EventLog>,
 }
 
 impl AppControl {
     pub fn new(controller: Arc<Controller>) -> AppControl {
-        AppControl { controller }
+        AppControl {
+            controller,
+            events: Arc::new(EventLog::default()),
+        }
+    }
+
+    /// The log `GET /api/v1/events` reads: operator changes made here are recorded in it;
+    /// the caller adds reloads from elsewhere and health changes.
+    pub fn event_log(&self) -> &Arc<EventLog> {
+        &self.events
+    }
+
+    fn record(&self, kind: EventKind, upstream: &str, view: &BackendView, message: String) {
+        self.events
+            .record(kind, Some(upstream), Some(&view.addr), message);
     }
 }
 
@@ -161,7 +177,15 @@ impl AppControl {
             .ok_or_else(|| {
                 ControlError::Unavailable("health supervisor not answering".to_string())
             })?;
-        self.find_backend(upstream, addr)
+        let view = self.find_backend(upstream, addr)?;
+        let (kind, verb) = match op {
+            Operation::Drain => (EventKind::Drain, "drained"),
+            Operation::Enable => (EventKind::Enable, "enabled"),
+            Operation::Disable => (EventKind::Disable, "disabled"),
+        };
+        let message = format!("{verb} by the operator, now {}", view.state.as_str());
+        self.record(kind, upstream, &view, message);
+        Ok(view)
     }
 }
 
@@ -230,10 +254,17 @@ impl Control for AppControl {
         weight: u32,
     ) -> Result<BackendView, ControlError> {
         let addr = parse_addr(addr)?;
+        let before = self.find_backend(upstream, addr).map(|v| v.weight);
         self.controller
             .set_weight(upstream, addr, weight)
             .map_err(change_error)?;
-        self.find_backend(upstream, addr)
+        let view = self.find_backend(upstream, addr)?;
+        let message = match before {
+            Ok(old) => format!("weight {old} -> {weight} by the operator"),
+            Err(_) => format!("weight set to {weight} by the operator"),
+        };
+        self.record(EventKind::Weight, upstream, &view, message);
+        Ok(view)
     }
 
     fn add_backend(
@@ -246,11 +277,21 @@ impl Control for AppControl {
         self.controller
             .add_backend(upstream, addr, weight)
             .map_err(change_error)?;
-        self.find_backend(upstream, addr)
+        let view = self.find_backend(upstream, addr)?;
+        let message = format!("added by the operator with weight {weight}");
+        self.record(EventKind::Add, upstream, &view, message);
+        Ok(view)
     }
 
     fn remove_backend(&self, upstream: &str, addr: &str) -> Result<BackendView, ControlError> {
         let view = self.operate(upstream, addr, Operation::Drain)?;
+        self.record(
+            EventKind::Remove,
+            upstream,
+            &view,
+            "removal by the operator: draining, then removed".to_string(),
+        );
+        let events = Arc::clone(&self.events);
         let addr = parse_addr(addr)?;
         let snapshot = self.controller.proxy().snapshot();
         // `operate` checked that both exist; a reload in between leaves nothing to wait for.
@@ -271,10 +312,14 @@ impl Control for AppControl {
                     }
                     std::thread::sleep(DRAIN_POLL);
                 }
+                let backend = addr.to_string();
                 if let Err(e) = controller.remove_backend(&upstream, addr) {
                     tracing::warn!(upstream = %upstream, backend = %addr, error = ?e, "drained backend not removed");
+                    let message = format!("drained backend not removed: {e:?}");
+                    events.record(EventKind::Remove, Some(&upstream), Some(&backend), message);
                 } else {
                     tracing::info!(upstream = %upstream, backend = %addr, "drained backend removed");
+                    events.record(EventKind::Remove, Some(&upstream), Some(&backend), "removed");
                 }
             });
         if spawned.is_err() {
@@ -286,10 +331,16 @@ impl Control for AppControl {
     }
 
     fn reload(&self) -> Result<ReloadSummary, Vec<String>> {
-        self.controller.reload()
+        let result = self.controller.reload();
+        record_reload(&self.events, "admin API", &result);
+        result
     }
 
     fn ready(&self) -> bool {
         true
+    }
+
+    fn events(&self, since: u64) -> Vec<EventView> {
+        self.events.since(since)
     }
 }

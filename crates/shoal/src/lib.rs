@@ -1,4 +1,4 @@
-//! shoal: the binary's library half — the commands (`run`, `check`, `demo`, `echo`) as
+//! shoal: the binary's library half — the commands (`run`, `check`, `demo`, `echo`, `ctl`) as
 //! functions, so tests drive them in-process. Each command returns its exit code:
 //! 0 ok, 1 runtime failure, 2 bad config or usage.
 
@@ -6,9 +6,11 @@ pub mod app_control;
 pub mod check;
 pub mod config_watch;
 pub mod control;
+pub mod ctl;
 pub mod demo;
 pub mod echo;
 pub mod echo_cmd;
+pub mod event_log;
 pub mod logging;
 pub mod run;
 pub mod signals;

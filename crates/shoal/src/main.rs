@@ -48,6 +48,9 @@ enum Command {
         #[arg(long, default_value = "echo")]
         name: String,
     },
+    /// Drive a running shoal through its admin API: status, drain, enable, disable, weight,
+    /// reload, events. Exit codes: 0 ok, 1 API error, 2 usage, 3 unreachable, 4 token refused.
+    Ctl(shoal::ctl::CtlArgs),
 }
 
 fn main() -> ExitCode {
@@ -58,6 +61,7 @@ fn main() -> ExitCode {
         Command::Check { config } => shoal::check::check(&config),
         Command::Demo { listen } => shoal::demo::demo(listen),
         Command::Echo { listen, name } => shoal::echo_cmd::echo(listen, name),
+        Command::Ctl(args) => shoal::ctl::ctl(args),
     };
     ExitCode::from(code)
 }

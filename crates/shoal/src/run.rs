@@ -12,6 +12,7 @@ use shoal_proxy::ProxyHandle;
 use crate::app_control::AppControl;
 use crate::config_watch::ConfigWatch;
 use crate::control::Controller;
+use crate::event_log::{follow_health, record_reload};
 use crate::signals::{Request, Signals};
 use crate::{EXIT_BAD_CONFIG, EXIT_FAILURE, EXIT_OK};
 
@@ -73,8 +74,15 @@ async fn serve(path: &Path, config: Config) -> u8 {
     let admin_config = config.admin.clone();
     let controller = Arc::new(Controller::new(proxy, config, Some(path.to_path_buf())));
     let (admin_shutdown, admin_signal) = Shutdown::new();
+    let control = Arc::new(AppControl::new(Arc::clone(&controller)));
+    let events = Arc::clone(control.event_log());
+    tokio::spawn(follow_health(
+        Arc::clone(&events),
+        controller.proxy().health().subscribe_transitions(),
+        admin_signal.clone(),
+    ));
     let admin = match admin_config {
-        Some(admin) => match start_admin(&admin, &controller, admin_signal) {
+        Some(admin) => match start_admin(&admin, control, admin_signal) {
             Ok(task) => Some(task),
             Err(e) => {
                 eprintln!("shoal: admin API: {e}");
@@ -92,7 +100,9 @@ async fn serve(path: &Path, config: Config) -> u8 {
             },
             () = changed(&mut watch) => "file changed",
         };
-        match controller.reload() {
+        let result = controller.reload();
+        record_reload(&events, cause, &result);
+        match result {
             Ok(summary) => {
                 tracing::info!(config = %path.display(), cause, changed = summary.changed, "reloaded");
             }
@@ -113,7 +123,7 @@ async fn serve(path: &Path, config: Config) -> u8 {
 
 fn start_admin(
     admin: &AdminConfig,
-    controller: &Arc<Controller>,
+    control: Arc<AppControl>,
     signal: ShutdownSignal,
 ) -> Result<tokio::task::JoinHandle<()>, String> {
     let token = match &admin.token_file {
@@ -125,7 +135,6 @@ fn start_admin(
         ),
         None => None,
     };
-    let control = Arc::new(AppControl::new(Arc::clone(controller)));
     let server = AdminServer::bind(admin.bind, token, control)
         .map_err(|e| format!("cannot listen on {}: {e}", admin.bind))?;
     tracing::info!(addr = %server.local_addr(), "admin API listening");

@@ -2,9 +2,11 @@
 //! request passes (body limit, request timeout, bearer token) and JSON 404/405 fallbacks.
 
 mod backends;
+mod events;
 mod listeners;
 mod probes;
 mod reload;
+mod route_table;
 mod upstreams;
 
 use std::sync::Arc;
@@ -13,7 +15,6 @@ use std::time::Duration;
 use axum::extract::{DefaultBodyLimit, Request};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
-use axum::routing::{delete, get, post, put};
 use axum::Router;
 use http::{header, StatusCode};
 
@@ -21,6 +22,9 @@ use crate::admin_server::MAX_BODY_BYTES;
 use crate::api_error::ApiError;
 use crate::bearer_token::{require_token, BearerToken};
 use crate::control::Control;
+use crate::dashboard;
+pub use route_table::Endpoint;
+use route_table::RouteTable;
 
 /// Longest a request may take, body included: a client trickling its body, or a control
 /// call that never returns, cannot hold a connection (and a graceful shutdown) forever.
@@ -50,22 +54,37 @@ impl AdminState {
     }
 }
 
+/// Every endpoint, in one list: the router is built from it and [`endpoints`] exports it.
+fn table() -> RouteTable {
+    const BACKEND: &str = "/api/v1/upstreams/{upstream}/backends/{addr}";
+    let table = RouteTable::new()
+        .get("/live", probes::live)
+        .get("/ready", probes::ready)
+        .get("/api/v1/listeners", listeners::list)
+        .get("/api/v1/upstreams", upstreams::list)
+        .get("/api/v1/upstreams/{upstream}", upstreams::show)
+        .post("/api/v1/upstreams/{upstream}/backends", backends::add)
+        .delete(BACKEND, backends::remove)
+        .post(&format!("{BACKEND}/drain"), backends::drain)
+        .post(&format!("{BACKEND}/enable"), backends::enable)
+        .post(&format!("{BACKEND}/disable"), backends::disable)
+        .put(&format!("{BACKEND}/weight"), backends::set_weight)
+        .post("/api/v1/reload", reload::reload)
+        .get("/api/v1/events", events::list);
+    dashboard::ASSETS.iter().fold(table, |table, asset| {
+        table.get(asset.path, move || async move { asset.response() })
+    })
+}
+
+/// Every endpoint the admin API serves, in the order they are registered.
+pub fn endpoints() -> Vec<Endpoint> {
+    table().into_parts().1
+}
+
 /// The whole admin API.
 pub(crate) fn router(control: Arc<dyn Control>, token: Option<Arc<BearerToken>>) -> Router {
-    const BACKEND: &str = "/api/v1/upstreams/{upstream}/backends/{addr}";
-    Router::new()
-        .route("/live", get(probes::live))
-        .route("/ready", get(probes::ready))
-        .route("/api/v1/listeners", get(listeners::list))
-        .route("/api/v1/upstreams", get(upstreams::list))
-        .route("/api/v1/upstreams/{upstream}", get(upstreams::show))
-        .route("/api/v1/upstreams/{upstream}/backends", post(backends::add))
-        .route(BACKEND, delete(backends::remove))
-        .route(&format!("{BACKEND}/drain"), post(backends::drain))
-        .route(&format!("{BACKEND}/enable"), post(backends::enable))
-        .route(&format!("{BACKEND}/disable"), post(backends::disable))
-        .route(&format!("{BACKEND}/weight"), put(backends::set_weight))
-        .route("/api/v1/reload", post(reload::reload))
+    let (routes, _) = table().into_parts();
+    routes
         // After every route: it applies to the routes registered before it.
         .method_not_allowed_fallback(method_not_allowed)
         .fallback(not_found)

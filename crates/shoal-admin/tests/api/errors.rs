@@ -63,7 +63,8 @@ async fn wrong_or_missing_content_type_is_415() {
 async fn unknown_routes_are_404_json() {
     let server = TestServer::start().await;
     for path in [
-        "/",
+        "/index.html",
+        "/ui/",
         "/api",
         "/api/v1",
         "/api/v2/upstreams",

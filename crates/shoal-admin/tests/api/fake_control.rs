@@ -6,8 +6,8 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{mpsc, Mutex};
 
 use shoal_admin::{
-    BackendState, BackendView, CheckResult, CheckView, Control, ControlError, ListenerView,
-    ReloadSummary, RouteView, UpstreamView,
+    BackendState, BackendView, CheckResult, CheckView, Control, ControlError, EventKind, EventView,
+    ListenerView, ReloadSummary, RouteView, UpstreamView,
 };
 
 pub struct FakeControl {
@@ -20,6 +20,7 @@ pub struct FakeControl {
     panic_next: AtomicBool,
     /// When set, `reload` reports it started, then waits to be released.
     reload_hold: Mutex<Option<(tokio::sync::oneshot::Sender<()>, mpsc::Receiver<()>)>>,
+    events: Vec<EventView>,
 }
 
 pub fn backend(addr: &str, state: BackendState, weight: u32) -> BackendView {
@@ -63,6 +64,16 @@ impl FakeControl {
             next_error: Mutex::new(None),
             panic_next: AtomicBool::new(false),
             reload_hold: Mutex::new(None),
+            events: (1..=5)
+                .map(|id| EventView {
+                    id,
+                    at_unix_ms: 1_700_000_000_000 + id,
+                    kind: EventKind::Drain,
+                    upstream: Some("api".to_string()),
+                    backend: Some("127.0.0.1:9001".to_string()),
+                    message: format!("event {id}"),
+                })
+                .collect(),
         }
     }
 
@@ -245,5 +256,14 @@ impl Control for FakeControl {
     fn ready(&self) -> bool {
         self.record("ready".into());
         self.ready.load(Ordering::SeqCst)
+    }
+
+    fn events(&self, since: u64) -> Vec<EventView> {
+        self.record(format!("events {since}"));
+        self.events
+            .iter()
+            .filter(|e| e.id > since)
+            .cloned()
+            .collect()
     }
 }

@@ -4,8 +4,11 @@
 
 mod auth;
 mod backends;
+mod dashboard;
 mod errors;
+mod events;
 mod fake_control;
 mod harness;
+mod openapi;
 mod reads;
 mod server;

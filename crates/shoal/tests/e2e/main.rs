@@ -6,8 +6,11 @@
 //! tolerances derived from the sample size, no shared global state between tests.
 
 mod admin;
+mod admin_shoal;
 mod balancing;
 mod cli;
+mod ctl;
+mod dashboard;
 mod errors;
 mod h2;
 mod headers;
