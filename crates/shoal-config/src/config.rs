@@ -10,9 +10,9 @@ use toml::de::{DeTable, DeValue};
 use crate::document::{Ctx, Node, Table};
 use crate::error::ConfigErrors;
 use crate::types::{Config, ServerConfig};
-use crate::{admin, listener, upstream};
+use crate::{access_log, admin, listener, upstream};
 
-const ROOT_KEYS: &[&str] = &["server", "listeners", "upstreams", "admin"];
+const ROOT_KEYS: &[&str] = &["server", "listeners", "upstreams", "admin", "access_log"];
 const SERVER_KEYS: &[&str] = &["workers", "grace_period"];
 
 /// Most worker threads a config may ask for; more is a typo, not a machine.
@@ -101,11 +101,16 @@ fn walk(ctx: &mut Ctx, root: &Table<'_, '_>, base_dir: Option<&Path>) -> Option<
             admin::admin(ctx, &node, base_dir, &binds).map(Some)
         }
     };
+    let access_log = match root.get("access_log") {
+        None => Some(None),
+        Some(node) => access_log::access_log(ctx, &node, base_dir).map(Some),
+    };
     Some(Config {
         server: server?,
         listeners: listeners?,
         upstreams: upstreams?,
         admin: admin?,
+        access_log: access_log?,
     })
 }
 

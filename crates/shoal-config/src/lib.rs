@@ -24,6 +24,7 @@
 //! The file is walked by hand over toml's spanned document (`document.rs`) rather than
 //! deserialised with serde derive, because derive stops at the first error and loses lines.
 
+mod access_log;
 mod admin;
 mod config;
 mod document;

@@ -8,9 +8,9 @@ use std::fmt::Write;
 use shoal_core::{format_duration, Algorithm};
 
 use crate::types::{
-    AdminConfig, ClientAuth, Config, HealthCheckKind, HealthConfig, HostMatch, ListenerConfig,
-    ListenerProtocol, ListenerTlsConfig, OutlierConfig, PathMatch, Rewrite, RouteConfig,
-    RouteMatch, RouteTarget, UpstreamConfig,
+    AccessLogConfig, AccessLogFormat, AccessLogTarget, AdminConfig, ClientAuth, Config,
+    HealthCheckKind, HealthConfig, HostMatch, ListenerConfig, ListenerProtocol, ListenerTlsConfig,
+    OutlierConfig, PathMatch, Rewrite, RouteConfig, RouteMatch, RouteTarget, UpstreamConfig,
 };
 
 /// Width of the label column; fits the longest label, `hash_balance_factor`.
@@ -23,6 +23,7 @@ pub fn summary(config: &Config) -> String {
     out.row("workers", config.server.workers);
     out.row("grace_period", format_duration(config.server.grace_period));
     out.row("admin", render_admin(config.admin.as_ref()));
+    out.row("access_log", render_access_log(config.access_log.as_ref()));
     for listener in &config.listeners {
         out.blank();
         listener_block(&mut out, listener);
@@ -266,6 +267,29 @@ fn upstream_block(out: &mut Lines, upstream: &UpstreamConfig) {
     };
     out.row("slow_start", slow_start);
     out.row("drain_timeout", format_duration(upstream.drain_timeout));
+}
+
+/// `stdout (json)`, `logs/access.log (combined, 10% sampled)`, or `off`.
+fn render_access_log(log: Option<&AccessLogConfig>) -> String {
+    let Some(log) = log else {
+        return "off".to_string();
+    };
+    let target = match &log.target {
+        AccessLogTarget::Stdout => "stdout".to_string(),
+        AccessLogTarget::File(path) => path.display().to_string(),
+    };
+    let format = match log.format {
+        AccessLogFormat::Json => "json",
+        AccessLogFormat::Combined => "combined",
+    };
+    if log.sample < 1.0 {
+        format!(
+            "{target} ({format}, {}% sampled, 5xx always)",
+            log.sample * 100.0
+        )
+    } else {
+        format!("{target} ({format})")
+    }
 }
 
 /// `127.0.0.1:9090 (token_file /etc/shoal/admin.token)`, or `off` without an `[admin]` table.

@@ -16,6 +16,36 @@ pub struct Config {
     pub upstreams: Vec<UpstreamConfig>,
     /// `[admin]`; absent = no admin API.
     pub admin: Option<AdminConfig>,
+    /// `[access_log]`; absent = no access log.
+    pub access_log: Option<AccessLogConfig>,
+}
+
+/// `[access_log]`: one line per finished request.
+#[derive(Debug, Clone, PartialEq)]
+pub struct AccessLogConfig {
+    /// `path = "stdout"` (the default) or a file, relative to the config file's directory;
+    /// a file is opened for appending and reopened on SIGUSR1 (log rotation).
+    pub target: AccessLogTarget,
+    /// `format = "json" | "combined"`, default json.
+    pub format: AccessLogFormat,
+    /// Fraction of requests logged, 0.0..=1.0, default 1.0. Responses with status >= 500 are
+    /// always logged.
+    pub sample: f64,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum AccessLogTarget {
+    Stdout,
+    File(std::path::PathBuf),
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AccessLogFormat {
+    /// One JSON object per line.
+    Json,
+    /// Apache/nginx "combined", with shoal's fields appended (request id, upstream, backend,
+    /// durations).
+    Combined,
 }
 
 /// `[admin]`: the operator's HTTP API (and later the dashboard and /metrics).

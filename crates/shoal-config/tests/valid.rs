@@ -217,6 +217,12 @@ fn full_example_parses_to_the_expected_config() {
             // from_toml_str keeps the path as written; only `load` resolves it.
             token_file: Some("secrets/admin.token".into()),
         }),
+        access_log: Some(AccessLogConfig {
+            // Like token_file: resolved against the config's directory only by `load`.
+            target: AccessLogTarget::File("logs/access.log".into()),
+            format: AccessLogFormat::Combined,
+            sample: 0.25,
+        }),
     };
     assert_eq!(config, expected);
 }

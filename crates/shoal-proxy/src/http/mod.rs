@@ -13,3 +13,4 @@ mod pipeline;
 mod request_check;
 mod request_id;
 mod request_key;
+mod trace_context;

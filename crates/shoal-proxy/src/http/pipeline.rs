@@ -5,7 +5,7 @@
 //! 3. find the route (invalid Host → 400, none → 404); an http listener with
 //!    `redirect_https` answers 308 to the https URL instead
 //! 4. choose the upstream (a split rolls the dice)
-//! 5. rewrite the path; clean and add headers
+//! 5. rewrite the path; clean and add headers (forwarded-for, request id, traceparent)
 //! 6. forward: pick a backend (none eligible → 503), send, retry when safe (`forward.rs`)
 //!
 //! Later steps (gateway filters, response filters, metrics) slot in here, in this order.
@@ -27,6 +27,7 @@ use super::headers::{add_forwarded, strip_hop_by_hop, X_REQUEST_ID};
 use super::request_check;
 use super::request_id;
 use super::request_key;
+use super::trace_context::{self, TRACEPARENT, TRACESTATE};
 use crate::snapshot::Target;
 
 thread_local! {
@@ -196,6 +197,13 @@ pub(crate) async fn handle(
         ctx.secure,
     );
     parts.headers.insert(X_REQUEST_ID, request_id.clone());
+    let trace = trace_context::hop(parts.headers.get(TRACEPARENT), || {
+        with_rng(|rng| rng.next_u64())
+    });
+    if !trace.continued {
+        parts.headers.remove(TRACESTATE);
+    }
+    parts.headers.insert(TRACEPARENT, trace.header);
     parts.version = Version::HTTP_11;
 
     let result = forward::forward(ctx, upstream, parts, body, hash, active).await;
