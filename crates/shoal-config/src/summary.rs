@@ -206,6 +206,7 @@ fn upstream_block(out: &mut Lines, upstream: &UpstreamConfig) {
     };
     out.row("slow_start", slow_start);
     out.row("drain_timeout", format_duration(upstream.drain_timeout));
+    out.row("ws_idle_timeout", format_duration(upstream.ws_idle_timeout));
 }
 
 /// `127.0.0.1:9090 (token_file /etc/shoal/admin.token)`, or `off` without an `[admin]` table.
