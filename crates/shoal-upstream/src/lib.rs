@@ -15,13 +15,17 @@ pub mod h1;
 mod health_supervisor;
 mod retry_budget;
 mod tried;
+mod tunnels;
 mod upstream;
 
-pub use backend_state::{BackendState, HealthEvent, InFlight, PassiveLimits, PooledConn};
+pub use backend_state::{
+    BackendState, HealthEvent, InFlight, OpenTunnel, PassiveLimits, PooledConn,
+};
 pub use body::UpstreamBody;
 pub use clock::now_ns;
 pub use connect_error::ConnectError;
 pub use health_supervisor::{HealthSupervisor, HealthView, Operation, SupervisorTask};
 pub use retry_budget::{backoff, RetryBudget, RetryPermit};
 pub use tried::{Tried, MAX_TRIES};
+pub use tunnels::paced_close_offset;
 pub use upstream::{Upstream, UpstreamRegistry};
