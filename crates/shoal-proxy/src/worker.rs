@@ -247,6 +247,7 @@ async fn accept_loop(listener: TcpListener, ctx: AcceptContext, mut shutdown: Sh
                     listener_index: ctx.listener_index,
                     listener_name: Arc::clone(&ctx.listener_name),
                     shared: Arc::clone(&ctx.shared),
+                    tunnel: Default::default(),
                 };
                 let guard = ctx.tracker.enter();
                 let server = Arc::clone(&ctx.server);

@@ -1,5 +1,8 @@
 //! Serving one client connection: HTTP/1.1 with keep-alive, or HTTP/2 cleartext with prior
-//! knowledge, told apart by the first bytes (hyper-util's auto builder).
+//! knowledge, told apart by the first bytes (hyper-util's auto builder). An HTTP/1.1
+//! connection whose WebSocket upgrade the backend accepted becomes a tunnel, run here to its
+//! end, so that it keeps the connection's place in the worker's count (shutdown waits for
+//! it) and in the listener's `max_connections`.
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -12,13 +15,14 @@ use tokio::net::TcpStream;
 
 use super::client_io::{ClientIo, ConnActivity};
 use super::pipeline;
+use super::tunnel::{self, TunnelSlot};
 use crate::proxy_handle::Shared;
 
 /// HTTP/2 streams one client connection may have open at once.
 const MAX_CONCURRENT_STREAMS: u32 = 256;
 
 /// What a request needs to know about the connection it came on.
-#[derive(Debug, Clone)]
+#[derive(Debug)]
 pub(crate) struct ConnContext {
     pub worker: usize,
     pub peer: SocketAddr,
@@ -27,6 +31,8 @@ pub(crate) struct ConnContext {
     pub listener_index: usize,
     pub listener_name: Arc<str>,
     pub shared: Arc<Shared>,
+    /// Where an accepted WebSocket upgrade leaves its tunnel.
+    pub tunnel: TunnelSlot,
 }
 
 /// A worker's HTTP server settings (one per worker, shared by its connections).
@@ -71,13 +77,16 @@ pub(crate) async fn serve_connection(
     let activity = Arc::new(ConnActivity::default());
     let io = ClientIo::new(stream, Arc::clone(&activity), header_timeout, idle_timeout);
     let ctx = Arc::new(ctx);
+    let tunnel_ctx = Arc::clone(&ctx);
     let service = service_fn(move |req| {
         let ctx = Arc::clone(&ctx);
         let active = activity.start();
         async move { Ok::<_, std::convert::Infallible>(pipeline::handle(req, &ctx, active).await) }
     });
 
-    let conn = server.builder.serve_connection(TokioIo::new(io), service);
+    let conn = server
+        .builder
+        .serve_connection_with_upgrades(TokioIo::new(io), service);
     tokio::pin!(conn);
     tokio::select! {
         _ = conn.as_mut() => {}
@@ -86,5 +95,10 @@ pub(crate) async fn serve_connection(
             conn.as_mut().graceful_shutdown();
             let _ = conn.await;
         }
+    }
+    // hyper has handed the connection over to a 101 of ours. A tunnel is closed by its own
+    // means (idle timeout, and on shutdown its backend's paced close), not by `shutdown`.
+    if let Some(pending) = tunnel_ctx.tunnel.take() {
+        tunnel::run(pending).await;
     }
 }

@@ -5,7 +5,8 @@
 //! 3. find the route (invalid Host → 400, none → 404)
 //! 4. choose the upstream (a split rolls the dice)
 //! 5. rewrite the path; clean and add headers
-//! 6. forward: pick a backend (none eligible → 503), send, retry when safe (`forward.rs`)
+//! 6. forward: pick a backend (none eligible → 503), send, retry when safe (`forward.rs`);
+//!    a WebSocket upgrade goes through the same pick to `upgrade.rs` instead
 //!
 //! Later steps (gateway filters, response filters, metrics) slot in here, in this order.
 
@@ -26,6 +27,7 @@ use super::headers::{add_forwarded, strip_hop_by_hop, X_REQUEST_ID};
 use super::request_check;
 use super::request_id;
 use super::request_key;
+use super::upgrade;
 use crate::snapshot::Target;
 
 thread_local! {
@@ -63,6 +65,10 @@ pub(crate) async fn handle(
     if let Err(e) = request_check::check(&parts) {
         return fail(e, active);
     }
+    let websocket = match upgrade::websocket_request(&mut parts) {
+        Ok(upgrade) => upgrade,
+        Err(e) => return fail(e, active),
+    };
     request_check::drop_underscored(&mut parts.headers);
 
     // The authority of an absolute-form target wins over Host (RFC 9112 §3.2.2); HTTP/2
@@ -155,6 +161,9 @@ pub(crate) async fn handle(
             .headers
             .insert(header::TE, HeaderValue::from_static("trailers"));
     }
+    if websocket.is_some() {
+        upgrade::upgrade_headers(&mut parts.headers);
+    }
     // An absolute-form target's authority replaces Host (RFC 9112 §3.2.2); HTTP/2 requests
     // carry it only as `:authority`.
     if let Some(v) = &host_value {
@@ -171,7 +180,11 @@ pub(crate) async fn handle(
     parts.headers.insert(X_REQUEST_ID, request_id.clone());
     parts.version = Version::HTTP_11;
 
-    let result = forward::forward(ctx, upstream, parts, body, hash, active).await;
+    let result = match websocket {
+        // The request has no body (checked): nothing to send but the head.
+        Some(on_upgrade) => upgrade::forward(ctx, upstream, parts, hash, on_upgrade, active).await,
+        None => forward::forward(ctx, upstream, parts, body, hash, active).await,
+    };
     match result {
         Ok(response) => response,
         Err((error, active)) => {
