@@ -349,7 +349,8 @@ mod tests {
     #[test]
     fn an_upgrade_request_may_get_an_ordinary_answer() {
         let mut buf = BytesMut::from(
-            &b"HTTP/1.1 100 Continue\r\n\r\nHTTP/1.1 403 Forbidden\r\nContent-Length: 2\r\n\r\nno"[..],
+            &b"HTTP/1.1 100 Continue\r\n\r\nHTTP/1.1 403 Forbidden\r\nContent-Length: 2\r\n\r\nno"
+                [..],
         );
         let head = parse_upgrade_head(&mut buf)
             .expect("valid")
