@@ -5,6 +5,7 @@
 //!   [`Mode`]s, counting hits and connections and recording requests.
 //! - [`TestClient`]: HTTP/1.1 and h2c requests returning a whole [`TestResponse`], and
 //!   [`TestClient::raw`] for hostile bytes, read back with [`RawResponse`].
+//! - [`TestWsBackend`]: a WebSocket echo backend (tokio-tungstenite), or one refusing upgrades.
 //! - [`eventually`]: bounded polling for state only observable by looking.
 //!
 //! It may depend on any shoal crate (it drives them), but no shoal crate may depend on it
@@ -15,9 +16,11 @@ mod raw_response;
 mod test_backend;
 mod test_client;
 mod test_proxy;
+mod test_ws_backend;
 
 pub use eventually::eventually;
 pub use raw_response::RawResponse;
 pub use test_backend::{Mode, RecordedRequest, TestBackend, TestBackendBuilder};
 pub use test_client::{TestClient, TestResponse};
 pub use test_proxy::TestProxy;
+pub use test_ws_backend::TestWsBackend;
