@@ -236,6 +236,8 @@ pub(crate) async fn forward(
         ctx.tunnel.put(tunnel);
         let mut headers = head.headers;
         strip_hop_by_hop(&mut headers);
+        // A 1xx has no body, and must not claim one (RFC 9110 §8.6).
+        headers.remove(header::CONTENT_LENGTH);
         upgrade_headers(&mut headers);
         let mut response = Response::new(ProxyBody::empty());
         *response.status_mut() = StatusCode::SWITCHING_PROTOCOLS;

@@ -190,8 +190,10 @@ async fn bytes_sent_early_on_either_side_arrive_after_the_101() {
             }
             head.push(byte[0]);
         }
+        // A bogus Content-Length too: a 101 has no body, whatever it says.
         let mut answer = b"HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\n\
-            Connection: Upgrade\r\nSec-WebSocket-Accept: s3pPLMBiTxaQ9kYGzzhZRbK+xOo=\r\n\r\n"
+            Connection: Upgrade\r\nContent-Length: 7\r\n\
+            Sec-WebSocket-Accept: s3pPLMBiTxaQ9kYGzzhZRbK+xOo=\r\n\r\n"
             .to_vec();
         answer.extend_from_slice(&[0x81, 5]);
         answer.extend_from_slice(b"hello");
@@ -232,6 +234,7 @@ async fn bytes_sent_early_on_either_side_arrive_after_the_101() {
     let head = RawResponse::parse(&text[..head_end]).expect("head");
     assert_eq!(head.status, 101);
     assert_eq!(head.header("upgrade"), Some("websocket"));
+    assert_eq!(head.header("content-length"), None);
     assert_eq!(
         &text[head_end..],
         &want[..],
@@ -607,6 +610,42 @@ async fn enabling_a_draining_backend_keeps_the_tunnels_not_closed_yet() {
     })
     .await;
     shoal.controller.proxy().stop().await;
+}
+
+#[tokio::test]
+async fn a_backend_removed_by_reload_has_its_tunnels_closed_paced() {
+    let a = TestWsBackend::echo("a").await;
+    let b = TestWsBackend::echo("b").await;
+    let text =
+        |backend: SocketAddr| ws_config(&[backend], "round_robin", "drain_timeout = \"2s\"", "5s");
+    let proxy = TestProxy::start(&text(a.addr()));
+    let state = backend_state(&proxy, "app", a.addr()).expect("a");
+    let mut clients = Vec::new();
+    for _ in 0..4 {
+        let (ws, name) = connect(proxy.addr(), "/", &[]).await;
+        assert_eq!(name, "a");
+        clients.push(tokio::spawn(await_close(ws, Duration::from_secs(2) + WAIT)));
+    }
+    let started = Instant::now();
+    proxy.reload(&text(b.addr()));
+    let mut closes = Vec::new();
+    for client in clients {
+        let (at, code) = client.await.expect("client");
+        assert_eq!(code, Some(CloseCode::Away));
+        closes.push(at - started);
+    }
+    closes.sort();
+    assert!(
+        closes[3] - closes[0] >= Duration::from_millis(600),
+        "{closes:?}"
+    );
+    assert!(closes[3] < Duration::from_secs(4), "{closes:?}");
+    eventually(WAIT, || async {
+        state.tunnels_open() == 0 && state.tunnels_closed_by_drain() == 4
+    })
+    .await;
+    let (_, name) = connect(proxy.addr(), "/", &[]).await;
+    assert_eq!(name, "b", "new upgrades go to the new config's backend");
 }
 
 #[tokio::test]
