@@ -23,3 +23,4 @@ mod shutdown;
 mod support;
 mod tcp;
 mod websocket;
+mod websocket_drain;
