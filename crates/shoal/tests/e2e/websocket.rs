@@ -18,7 +18,7 @@ use tokio_tungstenite::tungstenite::protocol::CloseFrame;
 use tokio_tungstenite::tungstenite::Message;
 use tokio_tungstenite::{connect_async, MaybeTlsStream, WebSocketStream};
 
-use crate::support::{backend_state, RawConn};
+use crate::support::{backend_state, RawConn, Refusing};
 
 pub(crate) const WAIT: Duration = Duration::from_secs(5);
 const KEY: &str = "dGhlIHNhbXBsZSBub25jZQ==";
@@ -347,6 +347,64 @@ async fn a_101_switching_to_something_else_is_a_bad_gateway() {
     let mut conn = RawConn::connect(proxy.addr()).await;
     conn.send(b"GET / HTTP/1.1\r\nHost: a\r\n\r\n").await;
     assert_eq!(conn.read_response(WAIT).await.status, 502);
+}
+
+#[tokio::test]
+async fn a_failed_connect_moves_on_but_a_sent_upgrade_is_not_sent_again() {
+    // Nothing sent: the upgrade goes to the next backend.
+    let refusing = Refusing::new();
+    let good = TestWsBackend::echo("good").await;
+    let one_worker = |text: String| text.replace("workers = 2", "workers = 1");
+    let proxy = TestProxy::start(&one_worker(ws_config(
+        &[refusing.addr(), good.addr()],
+        "round_robin",
+        "",
+        "5s",
+    )));
+    for i in 0..4 {
+        let (_, name) = connect(proxy.addr(), "/", &[]).await;
+        assert_eq!(name, "good", "upgrade {i}");
+    }
+
+    // Sent, then the backend hangs up without an answer: 502, never sent elsewhere.
+    let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
+    let silent = listener.local_addr().expect("addr");
+    let hits = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let counted = std::sync::Arc::clone(&hits);
+    tokio::spawn(async move {
+        while let Ok((mut stream, _)) = listener.accept().await {
+            let mut buf = [0u8; 4096];
+            if matches!(stream.read(&mut buf).await, Ok(n) if n > 0) {
+                counted.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+            }
+        }
+    });
+    let other = TestWsBackend::echo("other").await;
+    let proxy = TestProxy::start(&one_worker(ws_config(
+        &[silent, other.addr()],
+        "round_robin",
+        "",
+        "5s",
+    )));
+    let mut bad_gateways = 0;
+    for _ in 0..4 {
+        let mut conn = RawConn::connect(proxy.addr()).await;
+        conn.send(upgrade_request("/", "").as_bytes()).await;
+        match conn.read_response(WAIT).await.status {
+            502 => bad_gateways += 1,
+            status => assert_eq!(status, 101),
+        }
+    }
+    assert!(
+        bad_gateways >= 1,
+        "round robin never picked the silent backend"
+    );
+    assert_eq!(hits.load(std::sync::atomic::Ordering::SeqCst), bad_gateways);
+    assert_eq!(
+        other.upgrades(),
+        4 - bad_gateways as u64,
+        "a sent upgrade was retried"
+    );
 }
 
 #[tokio::test]
