@@ -59,6 +59,13 @@ pub struct BackendView {
     pub requests: u64,
     /// Of those, how many failed (connect error, timeout, 5xx).
     pub failures: u64,
+    /// WebSocket tunnels open to the backend now (each also counts in `in_flight`).
+    #[serde(default)]
+    pub tunnels: u64,
+    /// WebSocket tunnels shoal closed because the backend drained (or shoal shut down),
+    /// since the backend joined.
+    #[serde(default)]
+    pub tunnels_closed_by_drain: u64,
     /// The latest active check; `None` before the first one, or with no active checks.
     pub last_check: Option<CheckView>,
 }
@@ -162,6 +169,8 @@ mod tests {
             in_flight: 2,
             requests: 10,
             failures: 1,
+            tunnels: 1,
+            tunnels_closed_by_drain: 4,
             last_check: Some(CheckView {
                 at_unix_ms: 1_700_000_000_000,
                 result: CheckResult::NotReady,
@@ -179,6 +188,8 @@ mod tests {
                 "in_flight": 2,
                 "requests": 10,
                 "failures": 1,
+                "tunnels": 1,
+                "tunnels_closed_by_drain": 4,
                 "last_check": {
                     "at_unix_ms": 1_700_000_000_000u64,
                     "result": "not_ready",

@@ -267,6 +267,7 @@ fn upstream_block(out: &mut Lines, upstream: &UpstreamConfig) {
     };
     out.row("slow_start", slow_start);
     out.row("drain_timeout", format_duration(upstream.drain_timeout));
+    out.row("ws_idle_timeout", format_duration(upstream.ws_idle_timeout));
 }
 
 /// `stdout (json)`, `logs/access.log (combined, 10% sampled)`, or `off`.

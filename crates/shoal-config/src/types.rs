@@ -323,8 +323,12 @@ pub struct UpstreamConfig {
     /// None (the default) = no slow start.
     pub slow_start: Option<Duration>,
     /// How long a draining backend's in-flight requests may take before it is removed
-    /// anyway. Default 30s.
+    /// anyway. Default 30s. Open WebSocket tunnels of a draining backend are closed spread
+    /// over this window.
     pub drain_timeout: Duration,
+    /// A WebSocket tunnel with no byte moving either way for this long is closed (HAProxy's
+    /// `timeout tunnel`). Default 1h.
+    pub ws_idle_timeout: Duration,
 }
 
 /// What an active check sends.

@@ -28,6 +28,7 @@ const KEYS: &[&str] = &[
     "panic_threshold",
     "slow_start",
     "drain_timeout",
+    "ws_idle_timeout",
     "health",
     "outlier",
 ];
@@ -55,6 +56,9 @@ pub(crate) const DEFAULT_KEEPALIVE_TIMEOUT: Duration = Duration::from_secs(60);
 pub(crate) const DEFAULT_MAX_IDLE_CONNECTIONS: usize = 128;
 pub(crate) const DEFAULT_PANIC_THRESHOLD: u32 = 50;
 pub(crate) const DEFAULT_DRAIN_TIMEOUT: Duration = Duration::from_secs(30);
+/// HAProxy's `timeout tunnel` is often set to 1h for WebSocket; a tunnel idle that long is
+/// almost always a client that went away without closing.
+pub(crate) const DEFAULT_WS_IDLE_TIMEOUT: Duration = Duration::from_secs(3600);
 
 /// All of `[upstreams]`, in file order.
 pub(crate) fn upstreams(ctx: &mut Ctx, table: &Table<'_, '_>) -> Option<Vec<UpstreamConfig>> {
@@ -183,6 +187,12 @@ fn upstream(ctx: &mut Ctx, name: &str, node: &Node<'_, '_>) -> Option<UpstreamCo
     let drain_timeout = ctx.field(&table, "drain_timeout", DEFAULT_DRAIN_TIMEOUT, |ctx, n| {
         ctx.duration(n, false)
     });
+    let ws_idle_timeout = ctx.field(
+        &table,
+        "ws_idle_timeout",
+        DEFAULT_WS_IDLE_TIMEOUT,
+        |ctx, n| ctx.duration(n, false),
+    );
     let health = ctx.field(&table, "health", None, |ctx, n| {
         health::health(ctx, n).map(Some)
     });
@@ -212,6 +222,7 @@ fn upstream(ctx: &mut Ctx, name: &str, node: &Node<'_, '_>) -> Option<UpstreamCo
         panic_threshold: panic_threshold?,
         slow_start: slow_start?,
         drain_timeout: drain_timeout?,
+        ws_idle_timeout: ws_idle_timeout?,
     })
 }
 

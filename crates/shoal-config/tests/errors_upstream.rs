@@ -277,6 +277,34 @@ fn timeouts_and_retries() {
 }
 
 #[test]
+fn ws_idle_timeout() {
+    assert_error(
+        &upstream("ws_idle_timeout = \"0s\""),
+        "upstreams.api.ws_idle_timeout",
+        7,
+        "must be greater than zero",
+    );
+    assert_error(
+        &upstream("ws_idle_timeout = 3600"),
+        "upstreams.api.ws_idle_timeout",
+        7,
+        "expected a duration string like \"5s\", found an integer",
+    );
+    assert_error(
+        &upstream("ws_idle_timeout = \"1 hour\""),
+        "upstreams.api.ws_idle_timeout",
+        7,
+        "is not a duration",
+    );
+    assert_error(
+        &upstream("ws_idle_timeot = \"1h\""),
+        "upstreams.api.ws_idle_timeot",
+        7,
+        "ws_idle_timeout",
+    );
+}
+
+#[test]
 fn invalid_upstream_name() {
     let text = "[listeners.web]\nbind = \"127.0.0.1:1\"\nroutes = [{ upstream = \"a.b\" }]\n\
                 [upstreams.\"a.b\"]\nbackends = [\"127.0.0.1:1\"]\n";

@@ -166,6 +166,7 @@ fn full_example_parses_to_the_expected_config() {
                 panic_threshold: 30,
                 slow_start: Some(Duration::from_secs(60)),
                 drain_timeout: Duration::from_secs(10),
+                ws_idle_timeout: Duration::from_secs(900),
             },
             UpstreamConfig {
                 name: "api_next".into(),
@@ -210,6 +211,7 @@ fn full_example_parses_to_the_expected_config() {
                 panic_threshold: 50,
                 slow_start: None,
                 drain_timeout: Duration::from_secs(30),
+                ws_idle_timeout: Duration::from_secs(3600),
             },
         ],
         admin: Some(AdminConfig {
@@ -276,6 +278,7 @@ fn minimal_config_gets_every_default() {
     assert_eq!(upstream.panic_threshold, 50);
     assert_eq!(upstream.slow_start, None);
     assert_eq!(upstream.drain_timeout, Duration::from_secs(30));
+    assert_eq!(upstream.ws_idle_timeout, Duration::from_secs(3600));
     assert_eq!(config.admin, None);
 }
 

@@ -341,7 +341,25 @@ impl ProxyHandle {
     /// Asks the workers to stop: they stop accepting at once, let in-flight requests finish
     /// for up to the grace period, then exit. Returns immediately; see [`ProxyHandle::join`].
     pub fn shutdown(&self) {
+        self.close_tunnels_paced();
         self.shutdown.trigger();
+    }
+
+    /// Shutdown's drain of the WebSocket tunnels: each backend's open tunnels close spread
+    /// over the grace period (not all at once: their clients would all reconnect, to another
+    /// shoal, in the same instant), ending early enough for the last one's close handshake
+    /// to finish within it. Tunnels that open meanwhile close at once.
+    fn close_tunnels_paced(&self) {
+        let grace = self.shared.grace_period;
+        let window = grace
+            .saturating_sub(crate::http::TUNNEL_CLOSE_BOUND)
+            .max(grace / 2);
+        let snapshot = self.shared.snapshot.load();
+        for upstream in &snapshot.upstreams {
+            for backend in upstream.backends() {
+                backend.close_tunnels_paced(window);
+            }
+        }
     }
 
     fn take_threads(&self) -> Vec<JoinHandle<()>> {
@@ -372,6 +390,6 @@ impl ProxyHandle {
 impl Drop for ProxyHandle {
     fn drop(&mut self) {
         // A handle dropped without `join` must not leave workers serving forever.
-        self.shutdown.trigger();
+        self.shutdown();
     }
 }

@@ -246,6 +246,7 @@ async fn accept_loop(listener: TcpListener, ctx: AcceptContext, mut shutdown: Sh
                     listener_name: Arc::clone(&ctx.listener_name),
                     shared: Arc::clone(&ctx.shared),
                     secure: false,
+                    tunnel: Default::default(),
                 };
                 let guard = ctx.tracker.enter();
                 let server = Arc::clone(&ctx.server);

@@ -6,6 +6,7 @@
 //! - [`TestClient`]: HTTP/1.1 and h2c requests returning a whole [`TestResponse`], and
 //!   [`TestClient::raw`] for hostile bytes, read back with [`RawResponse`].
 //! - [`TestCa`]: certificates made at test time; [`TempDir`]: scratch files.
+//! - [`TestWsBackend`]: a WebSocket echo backend (tokio-tungstenite), or one refusing upgrades.
 //! - [`eventually`]: bounded polling for state only observable by looking.
 //! - [`WebDriver`]: headless Chromium through chromedriver, for the dashboard's tests.
 //!
@@ -19,6 +20,7 @@ mod test_backend;
 mod test_ca;
 mod test_client;
 mod test_proxy;
+mod test_ws_backend;
 mod web_driver;
 
 pub use eventually::eventually;
@@ -28,4 +30,5 @@ pub use test_backend::{Mode, RecordedRequest, TestBackend, TestBackendBuilder};
 pub use test_ca::{TestCa, TestCert};
 pub use test_client::{TestClient, TestResponse};
 pub use test_proxy::TestProxy;
+pub use test_ws_backend::TestWsBackend;
 pub use web_driver::{Element, WebDriver};

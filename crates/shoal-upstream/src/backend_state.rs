@@ -10,6 +10,7 @@ use tokio::sync::mpsc::UnboundedSender;
 use crate::clock::now_ns;
 use crate::connect_error::ConnectError;
 use crate::h1::BackendConn;
+use crate::tunnels::{CloseSignal, Tunnels};
 
 /// Latency assumed for a backend with no measurements yet (Linkerd uses a similar default):
 /// high enough that a fresh backend does not attract a flood before it is measured.
@@ -44,6 +45,8 @@ pub struct BackendState {
     /// Idle keep-alive connections, one list per worker so workers never share a connection
     /// (nor contend on the list).
     idle: Box<[Mutex<Vec<IdleConn>>]>,
+    /// WebSocket tunnels open to this backend, for paced closing when it drains.
+    tunnels: Tunnels,
 }
 
 #[derive(Debug)]
@@ -91,6 +94,40 @@ impl Drop for InFlight {
     }
 }
 
+/// One WebSocket tunnel's place among its backend's open tunnels, held for the tunnel's
+/// life; see [`crate::tunnels`].
+#[derive(Debug)]
+pub struct OpenTunnel {
+    backend: Arc<BackendState>,
+    id: u64,
+    signal: Arc<CloseSignal>,
+}
+
+impl OpenTunnel {
+    /// Resolves when a drain wants this tunnel closed (see [`CloseSignal::wait`]).
+    pub async fn close_requested(&self) {
+        self.signal.wait().await;
+    }
+
+    /// Counts this tunnel among those its backend's drain closed.
+    pub fn closed_by_drain(&self) {
+        self.backend.tunnels.count_drain_close();
+    }
+}
+
+impl Drop for OpenTunnel {
+    fn drop(&mut self) {
+        if self.backend.tunnels.remove(self.id) {
+            tracing::info!(
+                upstream = %self.backend.upstream,
+                backend = %self.backend.addr,
+                closed_by_drain = self.backend.tunnels.closed_by_drain(),
+                "every WebSocket tunnel of the draining backend is closed"
+            );
+        }
+    }
+}
+
 impl BackendState {
     pub fn new(
         upstream: &str,
@@ -123,6 +160,7 @@ impl BackendState {
             idle: (0..workers.max(1))
                 .map(|_| Mutex::new(Vec::new()))
                 .collect(),
+            tunnels: Tunnels::default(),
         }
     }
 
@@ -350,6 +388,49 @@ impl BackendState {
             .iter()
             .map(|slot| slot.lock().map(|v| v.len()).unwrap_or(0))
             .sum()
+    }
+
+    /// Registers a WebSocket tunnel to this backend (the caller also holds an [`InFlight`]:
+    /// a tunnel is a request that lasts).
+    pub fn open_tunnel(self: &Arc<Self>) -> OpenTunnel {
+        let (id, signal) = self.tunnels.open();
+        OpenTunnel {
+            backend: Arc::clone(self),
+            id,
+            signal,
+        }
+    }
+
+    /// Closes this backend's open tunnels spread evenly over `window`, starting now (a
+    /// drain, a removal, a shutdown); tunnels opening meanwhile close at once. Logs and
+    /// returns how many were scheduled; tunnels already scheduled keep their time.
+    pub fn close_tunnels_paced(&self, window: Duration) -> usize {
+        let n = self.tunnels.close_paced(window, Instant::now());
+        if n > 0 {
+            tracing::info!(
+                upstream = %self.upstream,
+                backend = %self.addr,
+                tunnels = n,
+                over = ?window,
+                "closing the backend's WebSocket tunnels, paced"
+            );
+        }
+        n
+    }
+
+    /// Cancels [`Self::close_tunnels_paced`] (the backend was enabled again).
+    pub fn cancel_tunnel_closes(&self) {
+        self.tunnels.cancel_close();
+    }
+
+    /// WebSocket tunnels open to this backend now.
+    pub fn tunnels_open(&self) -> usize {
+        self.tunnels.open_count()
+    }
+
+    /// WebSocket tunnels closed because this backend drained (or shoal shut down).
+    pub fn tunnels_closed_by_drain(&self) -> u64 {
+        self.tunnels.closed_by_drain()
     }
 
     /// Closes every idle connection (a backend leaving, or going down).

@@ -294,6 +294,18 @@ impl SupervisorTask {
                 }
                 publish(entry, now);
                 let status = entry.state.status();
+                // A draining backend's WebSocket tunnels close spread over its drain
+                // timeout, so their clients do not all reconnect at once; enabling it again
+                // keeps those not closed yet.
+                match op {
+                    Operation::Drain if status == BackendStatus::Draining => {
+                        entry
+                            .backend
+                            .close_tunnels_paced(entry.state.policy().drain_timeout);
+                    }
+                    Operation::Enable => entry.backend.cancel_tunnel_closes(),
+                    _ => {}
+                }
                 self.update_panic(&key.0);
                 let _ = reply.send(Some(status));
             }
@@ -381,6 +393,12 @@ impl SupervisorTask {
                 if let Some(p) = entry.prober.take() {
                     p.abort();
                 }
+                // A backend leaving the config (reload, removal after a drain) takes no new
+                // requests; its tunnels close paced like a drain's (those a drain already
+                // scheduled keep their time).
+                entry
+                    .backend
+                    .close_tunnels_paced(entry.state.policy().drain_timeout);
             }
             keep
         });

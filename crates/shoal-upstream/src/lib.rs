@@ -16,9 +16,12 @@ mod health_supervisor;
 mod retry_budget;
 mod transition_feed;
 mod tried;
+mod tunnels;
 mod upstream;
 
-pub use backend_state::{BackendState, HealthEvent, InFlight, PassiveLimits, PooledConn};
+pub use backend_state::{
+    BackendState, HealthEvent, InFlight, OpenTunnel, PassiveLimits, PooledConn,
+};
 pub use body::UpstreamBody;
 pub use clock::now_ns;
 pub use connect_error::ConnectError;
@@ -26,4 +29,5 @@ pub use health_supervisor::{HealthSupervisor, HealthView, Operation, SupervisorT
 pub use retry_budget::{backoff, RetryBudget, RetryPermit};
 pub use transition_feed::TransitionEvent;
 pub use tried::{Tried, MAX_TRIES};
+pub use tunnels::paced_close_offset;
 pub use upstream::{Upstream, UpstreamRegistry};

@@ -119,6 +119,8 @@ impl AppControl {
             in_flight: u64::from(backend.in_flight()),
             requests: backend.requests(),
             failures: backend.failures(),
+            tunnels: backend.tunnels_open() as u64,
+            tunnels_closed_by_drain: backend.tunnels_closed_by_drain(),
             last_check,
         }
     }

@@ -32,6 +32,8 @@ pub fn backend(addr: &str, state: BackendState, weight: u32) -> BackendView {
         in_flight: 0,
         requests: 0,
         failures: 0,
+        tunnels: 0,
+        tunnels_closed_by_drain: 0,
         last_check: None,
     }
 }
@@ -42,6 +44,8 @@ impl FakeControl {
         api_first.requests = 42;
         api_first.in_flight = 2;
         api_first.failures = 1;
+        api_first.tunnels = 1;
+        api_first.tunnels_closed_by_drain = 3;
         api_first.last_check = Some(CheckView {
             at_unix_ms: 1_700_000_000_000,
             result: CheckResult::Ready,

@@ -69,6 +69,8 @@ async fn upstreams() {
             "in_flight": 2,
             "requests": 42,
             "failures": 1,
+            "tunnels": 1,
+            "tunnels_closed_by_drain": 3,
             "last_check": { "at_unix_ms": 1_700_000_000_000u64, "result": "ready", "reason": null }
         })
     );

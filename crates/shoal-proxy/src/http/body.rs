@@ -34,6 +34,15 @@ impl ProxyBody {
         }
     }
 
+    /// No body at all (a 101's).
+    pub(crate) fn empty() -> ProxyBody {
+        ProxyBody {
+            kind: Kind::Full(None),
+            _active: None,
+            _permit: None,
+        }
+    }
+
     pub(crate) fn backend(
         body: ResponseBody,
         active: RequestActive,

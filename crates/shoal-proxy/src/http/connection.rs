@@ -3,7 +3,10 @@
 //!
 //! On an https listener the TLS handshake runs here, in the connection's own task (never
 //! in the accept loop), bounded by the listener's handshake timeout; then the same HTTP
-//! server serves the decrypted stream.
+//! server serves the decrypted stream. An HTTP/1.1 connection whose WebSocket upgrade the
+//! backend accepted becomes a tunnel, run here to its end, so that it keeps the connection's
+//! place in the worker's count (shutdown waits for it) and in the listener's
+//! `max_connections`.
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -17,6 +20,7 @@ use tokio::net::TcpStream;
 
 use super::client_io::{ClientIo, ConnActivity};
 use super::pipeline;
+use super::tunnel::{self, TunnelSlot};
 use crate::proxy_handle::Shared;
 use crate::tls::{negotiated_h2, TlsAcceptor};
 
@@ -24,7 +28,7 @@ use crate::tls::{negotiated_h2, TlsAcceptor};
 const MAX_CONCURRENT_STREAMS: u32 = 256;
 
 /// What a request needs to know about the connection it came on.
-#[derive(Debug, Clone)]
+#[derive(Debug)]
 pub(crate) struct ConnContext {
     pub worker: usize,
     pub peer: SocketAddr,
@@ -35,6 +39,8 @@ pub(crate) struct ConnContext {
     pub shared: Arc<Shared>,
     /// The request came over TLS (an https listener): `X-Forwarded-Proto: https`.
     pub secure: bool,
+    /// Where an accepted WebSocket upgrade leaves its tunnel.
+    pub tunnel: TunnelSlot,
 }
 
 /// A worker's HTTP server settings (one per worker, shared by its connections).
@@ -179,13 +185,16 @@ async fn serve<S>(
     S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
 {
     let ctx = Arc::new(ctx);
+    let tunnel_ctx = Arc::clone(&ctx);
     let service = service_fn(move |req| {
         let ctx = Arc::clone(&ctx);
         let active = activity.start();
         async move { Ok::<_, std::convert::Infallible>(pipeline::handle(req, &ctx, active).await) }
     });
 
-    let conn = server.builder.serve_connection(TokioIo::new(io), service);
+    let conn = server
+        .builder
+        .serve_connection_with_upgrades(TokioIo::new(io), service);
     tokio::pin!(conn);
     tokio::select! {
         _ = conn.as_mut() => {}
@@ -194,5 +203,10 @@ async fn serve<S>(
             conn.as_mut().graceful_shutdown();
             let _ = conn.await;
         }
+    }
+    // hyper has handed the connection over to a 101 of ours. A tunnel is closed by its own
+    // means (idle timeout, and on shutdown its backend's paced close), not by `shutdown`.
+    if let Some(pending) = tunnel_ctx.tunnel.take() {
+        tunnel::run(pending).await;
     }
 }

@@ -9,8 +9,12 @@ mod headers;
 
 pub(crate) use headers::peer_value;
 pub(crate) use pipeline::with_rng;
+pub(crate) use tunnel::CLOSE_BOUND as TUNNEL_CLOSE_BOUND;
 mod pipeline;
 mod request_check;
 mod request_id;
 mod request_key;
 mod trace_context;
+mod tunnel;
+mod upgrade;
+mod ws_frames;

@@ -6,7 +6,8 @@
 //!    `redirect_https` answers 308 to the https URL instead
 //! 4. choose the upstream (a split rolls the dice)
 //! 5. rewrite the path; clean and add headers (forwarded-for, request id, traceparent)
-//! 6. forward: pick a backend (none eligible → 503), send, retry when safe (`forward.rs`)
+//! 6. forward: pick a backend (none eligible → 503), send, retry when safe (`forward.rs`);
+//!    a WebSocket upgrade goes through the same pick to `upgrade.rs` instead
 //!
 //! Later steps (gateway filters, response filters, metrics) slot in here, in this order.
 
@@ -28,6 +29,7 @@ use super::request_check;
 use super::request_id;
 use super::request_key;
 use super::trace_context::{self, TRACEPARENT, TRACESTATE};
+use super::upgrade;
 use crate::snapshot::Target;
 
 thread_local! {
@@ -81,6 +83,10 @@ pub(crate) async fn handle(
     if let Err(e) = request_check::check(&parts) {
         return fail(e, active);
     }
+    let websocket = match upgrade::websocket_request(&mut parts) {
+        Ok(upgrade) => upgrade,
+        Err(e) => return fail(e, active),
+    };
     request_check::drop_underscored(&mut parts.headers);
 
     // The authority of an absolute-form target wins over Host (RFC 9112 §3.2.2); HTTP/2
@@ -182,6 +188,9 @@ pub(crate) async fn handle(
             .headers
             .insert(header::TE, HeaderValue::from_static("trailers"));
     }
+    if websocket.is_some() {
+        upgrade::upgrade_headers(&mut parts.headers);
+    }
     // An absolute-form target's authority replaces Host (RFC 9112 §3.2.2); HTTP/2 requests
     // carry it only as `:authority`.
     if let Some(v) = &host_value {
@@ -204,14 +213,24 @@ pub(crate) async fn handle(
         parts.headers.remove(TRACESTATE);
     }
     parts.headers.insert(TRACEPARENT, trace.header);
+    let trace_id = trace.trace_id;
     parts.version = Version::HTTP_11;
 
-    let result = forward::forward(ctx, upstream, parts, body, hash, active).await;
+    let result = match websocket {
+        // The request has no body (checked): nothing to send but the head.
+        Some(on_upgrade) => upgrade::forward(ctx, upstream, parts, hash, on_upgrade, active).await,
+        None => forward::forward(ctx, upstream, parts, body, hash, active).await,
+    };
     match result {
         Ok(response) => response,
         Err((error, active)) => {
             if error.status() != StatusCode::NOT_FOUND {
-                tracing::debug!(request_id = ?request_id, error = ?error, "request failed");
+                tracing::debug!(
+                    request_id = ?request_id,
+                    trace_id = %trace_context::trace_id_hex(trace_id),
+                    error = ?error,
+                    "request failed"
+                );
             }
             fail(error, active)
         }

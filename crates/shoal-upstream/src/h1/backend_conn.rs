@@ -17,7 +17,7 @@ use tokio::net::TcpStream;
 use tokio::time::{Instant, Sleep};
 
 use super::encode::{encode_chunk, encode_head, BodyFraming};
-use super::response_head::{parse_head, HeadError, ResponseHead};
+use super::response_head::{parse_head, parse_upgrade_head, HeadError, ResponseHead};
 use crate::body::UpstreamBody;
 use crate::connect_error::ConnectError;
 
@@ -101,6 +101,35 @@ impl BackendConn {
         body: UpstreamBody,
         timeout: Duration,
     ) -> Option<Result<ResponseHead, ExchangeError>> {
+        self.within(parts, body, timeout, false).await
+    }
+
+    /// Sends a request asking for a protocol upgrade (`Upgrade`, no body) and reads the
+    /// answer's head within `timeout`, like [`Self::exchange_within`]. A 101 is accepted:
+    /// the connection then belongs to the new protocol ([`Self::into_upgraded`]). Any other
+    /// answer is an ordinary response, but the connection must not serve again: the
+    /// backend may have read the request differently.
+    pub async fn upgrade_within(
+        &mut self,
+        parts: &Parts,
+        timeout: Duration,
+    ) -> Option<Result<ResponseHead, ExchangeError>> {
+        self.within(parts, UpstreamBody::Empty, timeout, true).await
+    }
+
+    /// The socket and the bytes already read past the 101's head (the first bytes of the
+    /// new protocol), after [`Self::upgrade_within`] returned a 101.
+    pub fn into_upgraded(self) -> (TcpStream, BytesMut) {
+        (self.stream, self.read_buf)
+    }
+
+    async fn within(
+        &mut self,
+        parts: &Parts,
+        body: UpstreamBody,
+        timeout: Duration,
+        upgrade: bool,
+    ) -> Option<Result<ResponseHead, ExchangeError>> {
         let deadline = Instant::now() + timeout;
         let mut timer = self
             .timer
@@ -110,7 +139,7 @@ impl BackendConn {
             timer.as_mut().reset(deadline);
         }
         let result = {
-            let exchange = self.exchange(parts, body);
+            let exchange = self.exchange_as(parts, body, upgrade);
             tokio::pin!(exchange);
             std::future::poll_fn(|cx| {
                 if let Poll::Ready(r) = exchange.as_mut().poll(cx) {
@@ -139,6 +168,15 @@ impl BackendConn {
         &mut self,
         parts: &Parts,
         body: UpstreamBody,
+    ) -> Result<ResponseHead, ExchangeError> {
+        self.exchange_as(parts, body, false).await
+    }
+
+    async fn exchange_as(
+        &mut self,
+        parts: &Parts,
+        body: UpstreamBody,
+        upgrade: bool,
     ) -> Result<ResponseHead, ExchangeError> {
         let framing = match &body {
             UpstreamBody::Empty => BodyFraming::None,
@@ -177,14 +215,14 @@ impl BackendConn {
             Err(ExchangeError::NoResponse(e)) => {
                 // The backend may have answered early (413, 401) and stopped reading: its
                 // answer is still worth reading.
-                return match self.read_head(parts.method == Method::HEAD).await {
+                return match self.read_head(parts.method == Method::HEAD, upgrade).await {
                     Ok(head) => Ok(head),
                     Err(_) => Err(ExchangeError::NoResponse(e)),
                 };
             }
             Err(other) => return Err(other),
         }
-        self.read_head(parts.method == Method::HEAD).await
+        self.read_head(parts.method == Method::HEAD, upgrade).await
     }
 
     async fn send_body(
@@ -237,12 +275,19 @@ impl BackendConn {
         Ok(())
     }
 
-    async fn read_head(&mut self, head_request: bool) -> Result<ResponseHead, ExchangeError> {
+    async fn read_head(
+        &mut self,
+        head_request: bool,
+        upgrade: bool,
+    ) -> Result<ResponseHead, ExchangeError> {
         loop {
             if !self.read_buf.is_empty() {
-                if let Some(head) = parse_head(&mut self.read_buf, head_request)
-                    .map_err(ExchangeError::BadResponse)?
-                {
+                let parsed = if upgrade {
+                    parse_upgrade_head(&mut self.read_buf)
+                } else {
+                    parse_head(&mut self.read_buf, head_request)
+                };
+                if let Some(head) = parsed.map_err(ExchangeError::BadResponse)? {
                     return Ok(head);
                 }
             }

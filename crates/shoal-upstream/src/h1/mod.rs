@@ -12,4 +12,6 @@ mod response_head;
 pub use backend_conn::{BackendConn, ExchangeError};
 pub use chunked::{ChunkedDecoder, ChunkedError, Piece};
 pub use response_body::{Release, ResponseBody};
-pub use response_head::{parse_head, Framing, HeadError, ResponseHead, MAX_HEAD_BYTES};
+pub use response_head::{
+    parse_head, parse_upgrade_head, Framing, HeadError, ResponseHead, MAX_HEAD_BYTES,
+};

@@ -43,10 +43,26 @@ pub enum HeadError {
 }
 
 /// Parses a response head from the front of `buf`, consuming it (and any interim 1xx
-/// responses before it). `Ok(None)`: more bytes are needed.
+/// responses before it). `Ok(None)`: more bytes are needed. A 101 is refused: no upgrade was
+/// asked for.
 pub fn parse_head(
     buf: &mut BytesMut,
     head_request: bool,
+) -> Result<Option<ResponseHead>, HeadError> {
+    parse(buf, head_request, false)
+}
+
+/// [`parse_head`] for the answer to a request that asked for a protocol upgrade: a 101 is
+/// that answer (no body; the connection is not reusable, and what follows the head in `buf`
+/// is already the new protocol). Any other status is an ordinary response.
+pub fn parse_upgrade_head(buf: &mut BytesMut) -> Result<Option<ResponseHead>, HeadError> {
+    parse(buf, false, true)
+}
+
+fn parse(
+    buf: &mut BytesMut,
+    head_request: bool,
+    upgrade: bool,
 ) -> Result<Option<ResponseHead>, HeadError> {
     loop {
         // Uninitialised slots: zeroing 128 empty headers per response showed in profiles.
@@ -79,11 +95,12 @@ pub fn parse_head(
             Some(1) => Version::HTTP_11,
             _ => Version::HTTP_10,
         };
-        if status == StatusCode::SWITCHING_PROTOCOLS {
+        let switching = status == StatusCode::SWITCHING_PROTOCOLS;
+        if switching && !upgrade {
             // No upgrade was asked for (RFC 9110 §15.2.2).
             return Err(HeadError::Malformed("101 without an upgrade request"));
         }
-        if status.is_informational() {
+        if status.is_informational() && !switching {
             // 100 Continue, 103 Early Hints: interim, the real head follows.
             buf.advance(used);
             continue;
@@ -114,15 +131,18 @@ pub fn parse_head(
                 .map_err(|_| HeadError::Malformed("invalid header value"))?;
             headers.append(name, value);
         }
-        let no_body =
-            head_request || status == StatusCode::NO_CONTENT || status == StatusCode::NOT_MODIFIED;
+        let no_body = head_request
+            || switching
+            || status == StatusCode::NO_CONTENT
+            || status == StatusCode::NOT_MODIFIED;
         let framing = if no_body {
             Framing::Empty
         } else {
             framing(&mut headers)?
         };
         let close = has_token(&headers, header::CONNECTION, "close");
-        let reusable = version == Version::HTTP_11 && !close && framing != Framing::UntilClose;
+        let reusable =
+            version == Version::HTTP_11 && !close && framing != Framing::UntilClose && !switching;
         return Ok(Some(ResponseHead {
             status,
             version,
@@ -309,6 +329,35 @@ mod tests {
         ] {
             assert!(parse(bad, false).is_err(), "{bad:?} should be refused");
         }
+    }
+
+    #[test]
+    fn a_101_answers_an_upgrade_request_and_leaves_the_new_protocol_in_the_buffer() {
+        let mut buf = BytesMut::from(
+            &b"HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nContent-Length: 5\r\n\r\n\x81\x02hi"[..],
+        );
+        let head = parse_upgrade_head(&mut buf)
+            .expect("valid")
+            .expect("complete");
+        assert_eq!(head.status, StatusCode::SWITCHING_PROTOCOLS);
+        assert_eq!(head.framing, Framing::Empty, "a 101 has no body");
+        assert!(!head.reusable, "the connection now speaks another protocol");
+        assert_eq!(head.headers["upgrade"], "websocket");
+        assert_eq!(&buf[..], b"\x81\x02hi");
+    }
+
+    #[test]
+    fn an_upgrade_request_may_get_an_ordinary_answer() {
+        let mut buf = BytesMut::from(
+            &b"HTTP/1.1 100 Continue\r\n\r\nHTTP/1.1 403 Forbidden\r\nContent-Length: 2\r\n\r\nno"
+                [..],
+        );
+        let head = parse_upgrade_head(&mut buf)
+            .expect("valid")
+            .expect("complete");
+        assert_eq!(head.status, StatusCode::FORBIDDEN);
+        assert_eq!(head.framing, Framing::Length(2));
+        assert_eq!(&buf[..], b"no");
     }
 
     #[test]

@@ -154,6 +154,8 @@ mod tests {
             in_flight: 3,
             requests: 1200,
             failures: 4,
+            tunnels: 0,
+            tunnels_closed_by_drain: 0,
             last_check: Some(CheckView {
                 at_unix_ms: 1,
                 result: CheckResult::NotReady,

@@ -27,3 +27,5 @@ mod shutdown;
 mod support;
 mod tcp;
 mod tls;
+mod websocket;
+mod websocket_drain;
