@@ -30,6 +30,7 @@ const KEYS: &[&str] = &[
     "drain_timeout",
     "health",
     "outlier",
+    "sticky",
 ];
 const BACKEND_KEYS: &[&str] = &["addr", "weight"];
 
@@ -193,6 +194,10 @@ fn upstream(ctx: &mut Ctx, name: &str, node: &Node<'_, '_>) -> Option<UpstreamCo
         outlier::outlier,
     );
 
+    let sticky = ctx.field(&table, "sticky", None, |ctx, n| {
+        crate::sticky::sticky(ctx, n).map(Some)
+    });
+
     Some(UpstreamConfig {
         name: name.to_string(),
         algorithm: algorithm?,
@@ -212,6 +217,7 @@ fn upstream(ctx: &mut Ctx, name: &str, node: &Node<'_, '_>) -> Option<UpstreamCo
         panic_threshold: panic_threshold?,
         slow_start: slow_start?,
         drain_timeout: drain_timeout?,
+        sticky: sticky?,
     })
 }
 

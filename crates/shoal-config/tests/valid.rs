@@ -44,6 +44,7 @@ fn full_example_parses_to_the_expected_config() {
                             from: "/v1/".into(),
                             to: "/v2/".into(),
                         }),
+                        filters: vec![],
                     },
                     RouteConfig {
                         index: 1,
@@ -64,12 +65,14 @@ fn full_example_parses_to_the_expected_config() {
                             },
                         ]),
                         rewrite: Some(Rewrite::StripPrefix("/health".into())),
+                        filters: vec![],
                     },
                     RouteConfig {
                         index: 2,
                         matcher: RouteMatch::default(),
                         target: RouteTarget::Upstream("api".into()),
                         rewrite: None,
+                        filters: vec![],
                     },
                 ],
                 upstream: None,
@@ -91,6 +94,7 @@ fn full_example_parses_to_the_expected_config() {
                     matcher: RouteMatch::default(),
                     target: RouteTarget::Upstream("api_next".into()),
                     rewrite: None,
+                    filters: vec![],
                 }],
                 upstream: None,
                 max_connections: None,
@@ -160,6 +164,7 @@ fn full_example_parses_to_the_expected_config() {
                 panic_threshold: 30,
                 slow_start: Some(Duration::from_secs(60)),
                 drain_timeout: Duration::from_secs(10),
+                sticky: None,
             },
             UpstreamConfig {
                 name: "api_next".into(),
@@ -204,6 +209,7 @@ fn full_example_parses_to_the_expected_config() {
                 panic_threshold: 50,
                 slow_start: None,
                 drain_timeout: Duration::from_secs(30),
+                sticky: None,
             },
         ],
         admin: Some(AdminConfig {
@@ -211,6 +217,7 @@ fn full_example_parses_to_the_expected_config() {
             // from_toml_str keeps the path as written; only `load` resolves it.
             token_file: Some("secrets/admin.token".into()),
         }),
+        filters: vec![],
     };
     assert_eq!(config, expected);
 }
