@@ -131,6 +131,22 @@ impl Schema {
         })
     }
 
+    /// Checks a request body: it must be JSON and satisfy the schema. The error says why
+    /// not, listing the first violations.
+    pub fn check_body(&self, body: &[u8]) -> Result<(), String> {
+        let value: Value = serde_json::from_slice(body)
+            .map_err(|e| format!("the request body is not valid JSON: {e}"))?;
+        let violations = self.validate(&value);
+        if violations.is_empty() {
+            Ok(())
+        } else {
+            Err(format!(
+                "the request body does not match the schema: {}",
+                violations.join("; ")
+            ))
+        }
+    }
+
     /// The first violations of `value` (empty when it is valid), each as
     /// `/json/pointer: what is wrong`.
     pub fn validate(&self, value: &Value) -> Vec<String> {

@@ -24,6 +24,9 @@ pub enum StartError {
     },
     #[error("cannot start thread: {0}")]
     Thread(std::io::Error),
+    /// A file a filter or sticky upstream names does not load (see `shoal_gateway::check`).
+    #[error("{0}")]
+    Filters(shoal_config::ConfigErrors),
 }
 
 /// Added to twice the longest probe timeout when waiting for the first checks at start.
@@ -34,6 +37,8 @@ const FIRST_CHECK_SLACK: std::time::Duration = std::time::Duration::from_millis(
 pub(crate) struct Shared {
     pub snapshot: ArcSwap<Snapshot>,
     pub registry: UpstreamRegistry,
+    /// Filter state that outlives a snapshot (rate-limit tables, the sticky key).
+    pub gateway: shoal_gateway::Gateway,
     pub grace_period: std::time::Duration,
     /// Open connections per listener name, over all workers (for `max_connections`).
     pub open:
@@ -99,7 +104,9 @@ impl ProxyHandle {
         let workers = config.server.workers.max(1);
         let (health, supervisor, events) = HealthSupervisor::new();
         let registry = UpstreamRegistry::new(workers, Some(events));
-        let snapshot = Snapshot::build(config, &registry, true);
+        let gateway = shoal_gateway::Gateway::new();
+        let filters = gateway.compile(config).map_err(StartError::Filters)?;
+        let snapshot = Snapshot::build(config, &registry, true, filters);
         health.sync(snapshot.upstreams.clone(), true);
 
         let mut bound_listeners = Vec::new();
@@ -120,6 +127,7 @@ impl ProxyHandle {
         let shared = Arc::new(Shared {
             snapshot: ArcSwap::from_pointee(snapshot),
             registry,
+            gateway,
             grace_period: config.server.grace_period,
             open: std::sync::Mutex::new(std::collections::HashMap::new()),
         });
@@ -220,6 +228,13 @@ impl ProxyHandle {
     /// A listener whose `bind` changed is removed and added again.
     pub fn reload(&self, config: &Config) -> Result<(), StartError> {
         let mut bound = self.bound();
+        // Filters first: a key file that does not load refuses the reload before any
+        // listener changes.
+        let filters = self
+            .shared
+            .gateway
+            .compile(config)
+            .map_err(StartError::Filters)?;
         let keep =
             |name: &str, bind: SocketAddr| bound.iter().any(|l| l.name == name && l.bind == bind);
         let mut added = Vec::new();
@@ -241,7 +256,12 @@ impl ProxyHandle {
             .map(|l| l.name.clone())
             .collect();
 
-        let snapshot = Arc::new(Snapshot::build(config, &self.shared.registry, false));
+        let snapshot = Arc::new(Snapshot::build(
+            config,
+            &self.shared.registry,
+            false,
+            filters,
+        ));
         self.health.sync(snapshot.upstreams.clone(), false);
         self.shared.snapshot.store(snapshot);
         let keep: Vec<_> = config.upstreams.iter().collect();

@@ -13,6 +13,14 @@ use hyper::body::Incoming;
 pub enum UpstreamBody {
     Empty,
     Stream(Incoming),
+    /// A streamed body that may not exceed `limit` bytes (a gateway `limits` filter): past
+    /// it, sending stops with [`crate::h1::ExchangeError::BodyTooLarge`].
+    Limited {
+        body: Incoming,
+        limit: u64,
+    },
+    /// A body read whole beforehand (validated by a gateway filter), sent with its length.
+    Full(Bytes),
 }
 
 impl UpstreamBody {
@@ -29,6 +37,14 @@ impl UpstreamBody {
     pub fn is_replayable(&self) -> bool {
         matches!(self, UpstreamBody::Empty)
     }
+
+    /// Cuts a streamed body at `limit` bytes.
+    pub fn limited(self, limit: u64) -> UpstreamBody {
+        match self {
+            UpstreamBody::Stream(body) => UpstreamBody::Limited { body, limit },
+            other => other,
+        }
+    }
 }
 
 impl Body for UpstreamBody {
@@ -41,21 +57,32 @@ impl Body for UpstreamBody {
     ) -> Poll<Option<Result<Frame<Bytes>, hyper::Error>>> {
         match self.get_mut() {
             UpstreamBody::Empty => Poll::Ready(None),
-            UpstreamBody::Stream(b) => Pin::new(b).poll_frame(cx),
+            UpstreamBody::Stream(b) | UpstreamBody::Limited { body: b, .. } => {
+                Pin::new(b).poll_frame(cx)
+            }
+            UpstreamBody::Full(bytes) => {
+                if bytes.is_empty() {
+                    Poll::Ready(None)
+                } else {
+                    Poll::Ready(Some(Ok(Frame::data(std::mem::take(bytes)))))
+                }
+            }
         }
     }
 
     fn is_end_stream(&self) -> bool {
         match self {
             UpstreamBody::Empty => true,
-            UpstreamBody::Stream(b) => b.is_end_stream(),
+            UpstreamBody::Stream(b) | UpstreamBody::Limited { body: b, .. } => b.is_end_stream(),
+            UpstreamBody::Full(bytes) => bytes.is_empty(),
         }
     }
 
     fn size_hint(&self) -> SizeHint {
         match self {
             UpstreamBody::Empty => SizeHint::with_exact(0),
-            UpstreamBody::Stream(b) => b.size_hint(),
+            UpstreamBody::Stream(b) | UpstreamBody::Limited { body: b, .. } => b.size_hint(),
+            UpstreamBody::Full(bytes) => SizeHint::with_exact(bytes.len() as u64),
         }
     }
 }

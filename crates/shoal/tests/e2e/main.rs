@@ -9,6 +9,8 @@ mod admin;
 mod balancing;
 mod cli;
 mod errors;
+mod gateway_auth;
+mod gateway_support;
 mod h2;
 mod headers;
 mod health;
