@@ -291,7 +291,7 @@ fn routes_name_defined_filters() {
         Some("limits")
     );
     assert_error(
-        &format!("{BASE}").replace(
+        &BASE.replace(
             "upstream = \"api\"",
             "upstream = \"api\"\nfilters = [\"x\"]",
         ),

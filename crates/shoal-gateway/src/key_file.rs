@@ -219,6 +219,22 @@ impl WatchedKeys {
     }
 }
 
+/// Re-reads the key file into `current`; a file that does not load leaves the keys as they
+/// were (a file caught half-written fails here and succeeds on its next event).
+fn reload(path: &Path, algorithms: &[Algorithm], current: &ArcSwap<KeySet>) -> bool {
+    match load(path, algorithms) {
+        Ok(keys) => {
+            tracing::info!(file = %path.display(), keys = keys.keys.len(), "JWT keys reloaded");
+            current.store(Arc::new(keys));
+            true
+        }
+        Err(e) => {
+            tracing::warn!(error = %e, "JWT key file changed but does not load; keeping the previous keys");
+            false
+        }
+    }
+}
+
 fn start_watch(
     path: PathBuf,
     algorithms: Vec<Algorithm>,
@@ -240,20 +256,33 @@ fn start_watch(
                 .paths
                 .iter()
                 .any(|p| p.file_name() == Some(name.as_os_str()));
-        if !relevant {
-            return;
-        }
-        match load(&path, &algorithms) {
-            Ok(keys) => {
-                tracing::info!(file = %path.display(), keys = keys.keys.len(), "JWT keys reloaded");
-                current.store(Arc::new(keys));
-            }
-            // A file caught half-written fails here and succeeds on its next event.
-            Err(e) => {
-                tracing::warn!(error = %e, "JWT key file changed but does not load; keeping the previous keys")
-            }
+        if relevant {
+            reload(&path, &algorithms, &current);
         }
     })?;
     watcher.watch(&dir, RecursiveMode::NonRecursive)?;
     Ok(watcher)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_broken_file_keeps_the_previous_keys() {
+        let dir = std::env::temp_dir().join(format!("shoal-keyfile-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).expect("mkdir");
+        let path = dir.join("secret");
+        let algorithms = [Algorithm::HS256];
+        std::fs::write(&path, "a secret long enough to use").expect("write");
+        let keys = WatchedKeys::open(&path, &algorithms, false).expect("loads");
+        assert_eq!(keys.load().keys.len(), 1);
+        std::fs::write(&path, "short").expect("write");
+        assert!(!reload(&path, &algorithms, &keys.current));
+        assert_eq!(keys.load().keys.len(), 1, "still the old key");
+        std::fs::write(&path, r#"{"keys": [{"kty": "oct", "k": "c2VjcmV0LXNlY3JldC1zZWNyZXQ", "kid": "a"}, {"kty": "oct", "k": "b3RoZXItb3RoZXItb3RoZXI", "kid": "b"}]}"#).expect("write");
+        assert!(reload(&path, &algorithms, &keys.current));
+        assert_eq!(keys.load().keys.len(), 2, "the new set");
+        let _ = std::fs::remove_dir_all(&dir);
+    }
 }

@@ -275,7 +275,7 @@ async fn basic_auth_with_bcrypt_entries() {
 async fn check_reports_bad_filter_files_at_their_key_and_lists_filters() {
     let dir = TempDir::new("gw-check");
     dir.write("jwks.json", "{\"keys\": \"nope\"}");
-    let text = format!(
+    let text = String::from(
         "[listeners.web]\nbind = \"127.0.0.1:0\"\n[[listeners.web.routes]]\nupstream = \"app\"\n\
          filters = [\"auth\", \"limit\"]\n[upstreams.app]\nbackends = [\"127.0.0.1:9\"]\n\
          [filters.auth]\nkind = \"jwt\"\nalgorithms = [\"ES256\"]\nkeys = \"jwks.json\"\n\

@@ -245,7 +245,7 @@ async fn cors_preflight_and_headers_on_backend_and_error_answers() {
         1,
         "",
         &format!(
-            "{}{}{}{}{cors}",
+            "{}{}{}[upstreams.down]\nbackends = [\"{}\"]\nretries = 0\n{cors}",
             route(
                 "{ path_prefix = \"/api/\" }",
                 "upstream = \"app\"",
@@ -257,10 +257,7 @@ async fn cors_preflight_and_headers_on_backend_and_error_answers() {
                 "filters = [\"cors\"]"
             ),
             upstream("app", "round_robin", &[&backend], ""),
-            format!(
-                "[upstreams.down]\nbackends = [\"{}\"]\nretries = 0\n",
-                refusing.addr()
-            )
+            refusing.addr()
         ),
     );
     let proxy = TestProxy::start(&text);
