@@ -601,4 +601,6 @@ fn the_readme_tour_is_valid() {
     assert_eq!(config.upstreams.len(), 2);
     assert!(config.admin.is_some());
     assert!(config.upstreams[0].health.is_some());
+    assert!(config.upstreams[0].sticky.is_some());
+    assert_eq!(config.filters.len(), 4, "the gateway example");
 }
