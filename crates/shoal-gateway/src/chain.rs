@@ -1,8 +1,8 @@
 //! A route's filters, run in the configured order. Each filter lets the request go on
 //! (possibly having changed its headers or learnt something for later filters: claims, an
 //! API key's name) or answers it. Before the first filter, client-sent copies of the headers
-//! the chain's filters forward (claim headers, `x-api-key-name`) are removed, so a backend
-//! can trust them.
+//! the chain's filters forward (claim headers) and of `x-api-key-name` are removed, so a
+//! backend can trust them.
 
 use std::sync::Arc;
 
@@ -42,12 +42,11 @@ pub struct Chain {
 
 impl Chain {
     pub fn new(filters: Vec<Arc<Filter>>) -> Chain {
-        let mut strip: Vec<HeaderName> = Vec::new();
+        // `x-api-key-name` always: a backend behind any filtered route may trust it.
+        let mut strip: Vec<HeaderName> = vec![X_API_KEY_NAME];
         for filter in &filters {
-            match &**filter {
-                Filter::Jwt(jwt) => strip.extend(jwt.forwarded_headers().cloned()),
-                Filter::ApiKey(_) => strip.push(X_API_KEY_NAME),
-                _ => {}
+            if let Filter::Jwt(jwt) = &**filter {
+                strip.extend(jwt.forwarded_headers().cloned());
             }
         }
         strip.sort_by(|a, b| a.as_str().cmp(b.as_str()));

@@ -32,11 +32,17 @@ async fn jwt_success_forwards_claims_and_strips_spoofed_copies() {
             ("authorization", &bearer(&t)),
             ("x-user-id", "mallory"),
             ("x-org-id", "evil"),
+            ("x-api-key-name", "admin"),
         ],
     )
     .await;
     assert_eq!(ok.status, 200, "{}", ok.text());
     let seen = backend.last_request().expect("recorded");
+    assert_eq!(
+        seen.header("x-api-key-name"),
+        None,
+        "never trusted from a client on a filtered route"
+    );
     let ids: Vec<_> = seen.headers.get_all("x-user-id").iter().collect();
     assert_eq!(ids, ["alice"], "the verified sub, and only it");
     assert_eq!(seen.header("x-org-id"), Some("acme"));
