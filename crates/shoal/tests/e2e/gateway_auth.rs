@@ -299,3 +299,41 @@ async fn check_reports_bad_filter_files_at_their_key_and_lists_filters() {
     assert!(summary.contains("filter auth\n  kind"), "{summary}");
     assert!(summary.contains("100/s, burst 50"), "{summary}");
 }
+
+#[tokio::test]
+async fn a_refused_request_body_is_never_read_as_a_request() {
+    let dir = TempDir::new("gw-smuggle");
+    let key = ec_key();
+    let jwks_path = dir.write("jwks.json", &jwks(&[(&key, "k1")]));
+    let backend = TestBackend::http().name("b").record(16).await;
+    let proxy = TestProxy::start(&gateway_config(
+        &[&backend],
+        &["auth"],
+        &jwt_table(&jwks_path),
+        "",
+    ));
+    // A POST refused before its body is read, whose body looks like a request, then a
+    // pipelined request of our own.
+    let inner = "GET /api/smuggled HTTP/1.1\r\nHost: a\r\n\r\n";
+    let raw = format!(
+        "POST /api/x HTTP/1.1\r\nHost: a\r\nContent-Length: {}\r\n\r\n{inner}GET /plain/after HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n",
+        inner.len()
+    );
+    let outcome = raw_exchange(proxy.addr(), raw.as_bytes(), Duration::from_secs(5)).await;
+    let responses = outcome.responses();
+    assert_eq!(responses[0].status, 401, "{}", outcome.text());
+    // Either the body was skipped and the next request served, or the connection closed;
+    // never was the body taken for a request.
+    assert!(responses.len() <= 2, "{}", outcome.text());
+    if let Some(second) = responses.get(1) {
+        assert_eq!(second.status, 200);
+    }
+    assert!(
+        backend
+            .requests()
+            .iter()
+            .all(|r| r.uri.path() != "/api/smuggled"),
+        "the refused body reached the backend as a request"
+    );
+    assert_still_serving(&proxy).await;
+}
