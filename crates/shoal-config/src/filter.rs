@@ -1,7 +1,8 @@
 //! `[filters.NAME]`: gateway filters, each with a `kind` and that kind's keys. This file
 //! dispatches on `kind` and parses the authentication kinds and `rate_limit`; the others are
-//! in `filter_kinds.rs`. Files the filters name are checked after the walk (`files.rs`
-//! in spirit: see `resolve_files` in config.rs) and parsed by shoal-gateway.
+//! in `filter_kinds.rs`. Files the filters name are resolved and checked after the walk
+//! (`files.rs`); their contents are parsed by shoal-gateway, which reports problems at the
+//! same key and line.
 
 use std::time::Duration;
 

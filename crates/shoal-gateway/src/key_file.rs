@@ -146,7 +146,13 @@ fn jwks(text: &str) -> Result<KeySet, String> {
             .common
             .key_algorithm
             .and_then(|a| Algorithm::try_from(a).ok());
-        let key = DecodingKey::from_jwk(&jwk).map_err(|e| format!("keys[{i}]: {e}"))?;
+        let key = match DecodingKey::from_jwk(&jwk) {
+            Ok(key) => key,
+            Err(e) => {
+                tracing::warn!(index = i, error = %e, "JWKS key skipped: unusable");
+                continue;
+            }
+        };
         keys.push(Key {
             kid: jwk.common.key_id.clone(),
             family: key.family(),
