@@ -178,7 +178,7 @@ impl BackendConn {
         let written = match body {
             UpstreamBody::Empty => Ok(()),
             UpstreamBody::Stream(incoming) => self.send_body(incoming, framing, u64::MAX).await,
-            UpstreamBody::Limited { body, limit } => self.send_body(body, framing, limit).await,
+            UpstreamBody::Limited { body, limit, .. } => self.send_body(body, framing, limit).await,
             UpstreamBody::Full(bytes) => self
                 .stream
                 .write_all(&bytes)
