@@ -10,9 +10,16 @@ use toml::de::{DeTable, DeValue};
 use crate::document::{Ctx, Node, Table};
 use crate::error::ConfigErrors;
 use crate::types::{Config, ServerConfig};
-use crate::{access_log, admin, listener, upstream};
+use crate::{access_log, admin, files, filter, listener, upstream};
 
-const ROOT_KEYS: &[&str] = &["server", "listeners", "upstreams", "admin", "access_log"];
+const ROOT_KEYS: &[&str] = &[
+    "server",
+    "listeners",
+    "upstreams",
+    "admin",
+    "filters",
+    "access_log",
+];
 const SERVER_KEYS: &[&str] = &["workers", "grace_period"];
 
 /// Most worker threads a config may ask for; more is a typo, not a machine.
@@ -93,6 +100,16 @@ fn walk(ctx: &mut Ctx, root: &Table<'_, '_>, base_dir: Option<&Path>) -> Option<
         None => Some(Vec::new()),
         Some(table) => upstream::upstreams(ctx, table),
     };
+    // Filters first: routes name them.
+    let filter_table = root.get("filters").and_then(|node| ctx.table(&node));
+    ctx.filter_names = filter_table
+        .as_ref()
+        .map(|t| t.keys().into_iter().map(str::to_string).collect())
+        .unwrap_or_default();
+    let filters = match &filter_table {
+        None => Some(Vec::new()),
+        Some(table) => filter::filters(ctx, table),
+    };
     let listeners = listener::listeners(ctx, root.get("listeners"), &upstream_names, base_dir);
     let admin = match root.get("admin") {
         None => Some(None),
@@ -105,13 +122,18 @@ fn walk(ctx: &mut Ctx, root: &Table<'_, '_>, base_dir: Option<&Path>) -> Option<
         None => Some(None),
         Some(node) => access_log::access_log(ctx, &node, base_dir).map(Some),
     };
-    Some(Config {
+    let mut config = Config {
         server: server?,
         listeners: listeners?,
         upstreams: upstreams?,
         admin: admin?,
         access_log: access_log?,
-    })
+        filters: filters?,
+    };
+    if let Some(base_dir) = base_dir {
+        files::resolve(ctx, &mut config, base_dir);
+    }
+    Some(config)
 }
 
 /// Every listener's `bind` that is a valid address, with the listener's name, read straight

@@ -29,6 +29,9 @@ pub(crate) struct Ctx {
     /// Byte offset at which each line starts; `line_starts[0] == 0`.
     line_starts: Vec<usize>,
     errors: Vec<ConfigError>,
+    /// The `[filters.NAME]` names the file defines, for checking routes' `filters` lists
+    /// (kept here rather than threaded through every listener and route signature).
+    pub(crate) filter_names: Vec<String>,
 }
 
 impl Ctx {
@@ -44,6 +47,7 @@ impl Ctx {
         Ctx {
             line_starts,
             errors: Vec::new(),
+            filter_names: Vec::new(),
         }
     }
 
@@ -62,9 +66,28 @@ impl Ctx {
         }
     }
 
+    /// The line a span starts on, for values that carry it on (file references).
+    pub(crate) fn line_of_span(&self, span: &Span) -> Option<usize> {
+        self.line_of(span)
+    }
+
     /// Records a problem at `path`, on the line where `span` starts.
     pub(crate) fn error(&mut self, path: &str, span: &Span, message: impl Into<String>) {
         let line = self.line_of(span);
+        self.errors.push(ConfigError {
+            path: path.to_string(),
+            line,
+            message: message.into(),
+        });
+    }
+
+    /// Records a problem at `path` on a known line (a value checked after the walk).
+    pub(crate) fn error_line(
+        &mut self,
+        path: &str,
+        line: Option<usize>,
+        message: impl Into<String>,
+    ) {
         self.errors.push(ConfigError {
             path: path.to_string(),
             line,

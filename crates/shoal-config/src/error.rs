@@ -49,6 +49,12 @@ impl ConfigErrors {
         ConfigErrors(errors)
     }
 
+    /// Wraps problems found outside this crate (the contents of files the config names),
+    /// in file order.
+    pub fn from_errors(errors: Vec<ConfigError>) -> ConfigErrors {
+        ConfigErrors::sorted(errors)
+    }
+
     /// One error that belongs to no key, such as a file that cannot be read.
     pub(crate) fn single(line: Option<usize>, message: String) -> ConfigErrors {
         ConfigErrors(vec![ConfigError {

@@ -8,7 +8,7 @@ use crate::route_match;
 use crate::suggest;
 use crate::types::{Rewrite, RouteConfig, RouteMatch, RouteTarget, SplitEntry};
 
-const KEYS: &[&str] = &["match", "upstream", "split", "rewrite"];
+const KEYS: &[&str] = &["match", "upstream", "split", "rewrite", "filters"];
 const SPLIT_KEYS: &[&str] = &["upstream", "weight"];
 const REWRITE_KEYS: &[&str] = &["replace_prefix", "strip_prefix"];
 const REPLACE_KEYS: &[&str] = &["from", "to"];
@@ -66,11 +66,13 @@ fn route(
     let matcher = ctx.field(&table, "match", RouteMatch::default(), route_match::parse);
     let target = target(ctx, &table, upstreams);
     let rewrite = ctx.field(&table, "rewrite", None, |ctx, n| rewrite(ctx, n).map(Some));
+    let filters = ctx.field(&table, "filters", Vec::new(), filter_refs);
     Some(RouteConfig {
         index,
         matcher: matcher?,
         target: target?,
         rewrite: rewrite?,
+        filters: filters?,
     })
 }
 
@@ -119,6 +121,38 @@ pub(crate) fn upstream_ref(
     };
     ctx.error_at(node, format!("no upstream named {name:?} ({hint})"));
     None
+}
+
+/// `filters = ["a", "b"]`: each a defined `[filters.NAME]`, none twice.
+fn filter_refs(ctx: &mut Ctx, node: &Node<'_, '_>) -> Option<Vec<String>> {
+    let items = ctx.array(node)?;
+    let defined = std::mem::take(&mut ctx.filter_names);
+    let names: Vec<&str> = defined.iter().map(String::as_str).collect();
+    let mut parsed = Vec::new();
+    for item in &items {
+        let Some(name) = ctx.string(item) else {
+            parsed.push(None);
+            continue;
+        };
+        if !names.contains(&name) {
+            let hint = match suggest::closest(name, &names) {
+                Some(close) => format!("did you mean {close:?}?"),
+                None if names.is_empty() => "no filters are defined".to_string(),
+                None => format!("defined: {}", names.join(", ")),
+            };
+            ctx.error_at(item, format!("no filter named {name:?} ({hint})"));
+            parsed.push(None);
+            continue;
+        }
+        if parsed.iter().flatten().any(|seen: &String| seen == name) {
+            ctx.error_at(item, format!("filter {name:?} is listed twice"));
+            parsed.push(None);
+            continue;
+        }
+        parsed.push(Some(name.to_string()));
+    }
+    ctx.filter_names = defined;
+    all(parsed)
 }
 
 fn split(ctx: &mut Ctx, node: &Node<'_, '_>, upstreams: &[&str]) -> Option<Vec<SplitEntry>> {

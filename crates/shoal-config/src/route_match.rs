@@ -113,7 +113,7 @@ pub(crate) fn check_host_name(original: &str, name: &str) -> Result<(), String> 
 
 /// A non-empty list of method tokens, upper-cased: methods are case-sensitive on the wire
 /// and `get` in a config file means `GET`.
-fn methods(ctx: &mut Ctx, node: &Node<'_, '_>) -> Option<Vec<Method>> {
+pub(crate) fn methods(ctx: &mut Ctx, node: &Node<'_, '_>) -> Option<Vec<Method>> {
     let items = ctx.array(node)?;
     if items.is_empty() {
         ctx.error_at(
@@ -149,7 +149,7 @@ fn method(ctx: &mut Ctx, node: &Node<'_, '_>) -> Option<Method> {
 }
 
 /// `headers = { x-env = "beta" }`: names lower-cased, values exact. File order is kept.
-fn headers(ctx: &mut Ctx, node: &Node<'_, '_>) -> Option<Vec<(HeaderName, String)>> {
+pub(crate) fn headers(ctx: &mut Ctx, node: &Node<'_, '_>) -> Option<Vec<(HeaderName, String)>> {
     let table = ctx.table(node)?;
     let mut parsed: Vec<Option<(HeaderName, String)>> = Vec::new();
     for (key, key_span, value) in table.entries() {

@@ -32,6 +32,13 @@ pub fn summary(config: &Config) -> String {
         out.blank();
         upstream_block(&mut out, upstream);
     }
+    for filter in &config.filters {
+        out.blank();
+        out.heading(&format!("filter {}", filter.name));
+        for (label, value) in crate::summary_filters::rows(filter) {
+            out.row(label, value);
+        }
+    }
     out.finish()
 }
 
@@ -109,11 +116,19 @@ fn listener_block(out: &mut Lines, listener: &ListenerConfig) {
                 format!("[{}]", route.index),
                 render_match(&route.matcher),
                 render_target(route),
-                route
-                    .rewrite
-                    .as_ref()
-                    .map(render_rewrite)
-                    .unwrap_or_default(),
+                {
+                    let rewrite = route
+                        .rewrite
+                        .as_ref()
+                        .map(render_rewrite)
+                        .unwrap_or_default();
+                    match route.filters.is_empty() {
+                        true => rewrite,
+                        false => format!("{rewrite} filters={}", route.filters.join(","))
+                            .trim_start()
+                            .to_string(),
+                    }
+                },
             ]
         })
         .collect();
@@ -267,6 +282,9 @@ fn upstream_block(out: &mut Lines, upstream: &UpstreamConfig) {
     };
     out.row("slow_start", slow_start);
     out.row("drain_timeout", format_duration(upstream.drain_timeout));
+    if let Some(sticky) = &upstream.sticky {
+        out.row("sticky", crate::summary_filters::sticky(sticky));
+    }
     out.row("ws_idle_timeout", format_duration(upstream.ws_idle_timeout));
 }
 

@@ -16,6 +16,8 @@ pub struct Config {
     pub upstreams: Vec<UpstreamConfig>,
     /// `[admin]`; absent = no admin API.
     pub admin: Option<AdminConfig>,
+    /// `[filters.NAME]` (gateway filters), in the order the file declares them.
+    pub filters: Vec<crate::FilterConfig>,
     /// `[access_log]`; absent = no access log.
     pub access_log: Option<AccessLogConfig>,
 }
@@ -229,6 +231,9 @@ pub struct RouteConfig {
     pub matcher: RouteMatch,
     pub target: RouteTarget,
     pub rewrite: Option<Rewrite>,
+    /// `filters = ["a", "b"]`: gateway filters run in this order; each names a
+    /// `[filters.NAME]`. Empty = none (the plain proxy path).
+    pub filters: Vec<String>,
 }
 
 /// `match = { host, path_prefix | path, methods, headers }`; every given part must hold.
@@ -329,6 +334,8 @@ pub struct UpstreamConfig {
     /// A WebSocket tunnel with no byte moving either way for this long is closed (HAProxy's
     /// `timeout tunnel`). Default 1h.
     pub ws_idle_timeout: Duration,
+    /// `sticky = { cookie, ttl, secret_file }`: session affinity by a signed cookie.
+    pub sticky: Option<crate::StickyConfig>,
 }
 
 /// What an active check sends.
@@ -406,5 +413,10 @@ pub struct BackendConfig {
 impl Config {
     pub fn upstream(&self, name: &str) -> Option<&UpstreamConfig> {
         self.upstreams.iter().find(|u| u.name == name)
+    }
+
+    /// The filter called `name`.
+    pub fn filter(&self, name: &str) -> Option<&crate::FilterConfig> {
+        self.filters.iter().find(|f| f.name == name)
     }
 }

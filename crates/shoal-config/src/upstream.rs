@@ -31,6 +31,7 @@ const KEYS: &[&str] = &[
     "ws_idle_timeout",
     "health",
     "outlier",
+    "sticky",
 ];
 const BACKEND_KEYS: &[&str] = &["addr", "weight"];
 
@@ -203,6 +204,10 @@ fn upstream(ctx: &mut Ctx, name: &str, node: &Node<'_, '_>) -> Option<UpstreamCo
         outlier::outlier,
     );
 
+    let sticky = ctx.field(&table, "sticky", None, |ctx, n| {
+        crate::sticky::sticky(ctx, n).map(Some)
+    });
+
     Some(UpstreamConfig {
         name: name.to_string(),
         algorithm: algorithm?,
@@ -223,6 +228,7 @@ fn upstream(ctx: &mut Ctx, name: &str, node: &Node<'_, '_>) -> Option<UpstreamCo
         slow_start: slow_start?,
         drain_timeout: drain_timeout?,
         ws_idle_timeout: ws_idle_timeout?,
+        sticky: sticky?,
     })
 }
 

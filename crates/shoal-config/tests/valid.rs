@@ -44,6 +44,7 @@ fn full_example_parses_to_the_expected_config() {
                             from: "/v1/".into(),
                             to: "/v2/".into(),
                         }),
+                        filters: vec![],
                     },
                     RouteConfig {
                         index: 1,
@@ -64,12 +65,14 @@ fn full_example_parses_to_the_expected_config() {
                             },
                         ]),
                         rewrite: Some(Rewrite::StripPrefix("/health".into())),
+                        filters: vec![],
                     },
                     RouteConfig {
                         index: 2,
                         matcher: RouteMatch::default(),
                         target: RouteTarget::Upstream("api".into()),
                         rewrite: None,
+                        filters: vec![],
                     },
                 ],
                 upstream: None,
@@ -93,6 +96,7 @@ fn full_example_parses_to_the_expected_config() {
                     matcher: RouteMatch::default(),
                     target: RouteTarget::Upstream("api_next".into()),
                     rewrite: None,
+                    filters: vec![],
                 }],
                 upstream: None,
                 max_connections: None,
@@ -167,6 +171,7 @@ fn full_example_parses_to_the_expected_config() {
                 slow_start: Some(Duration::from_secs(60)),
                 drain_timeout: Duration::from_secs(10),
                 ws_idle_timeout: Duration::from_secs(900),
+                sticky: None,
             },
             UpstreamConfig {
                 name: "api_next".into(),
@@ -212,6 +217,7 @@ fn full_example_parses_to_the_expected_config() {
                 slow_start: None,
                 drain_timeout: Duration::from_secs(30),
                 ws_idle_timeout: Duration::from_secs(3600),
+                sticky: None,
             },
         ],
         admin: Some(AdminConfig {
@@ -225,6 +231,7 @@ fn full_example_parses_to_the_expected_config() {
             format: AccessLogFormat::Combined,
             sample: 0.25,
         }),
+        filters: vec![],
     };
     assert_eq!(config, expected);
 }
@@ -609,4 +616,6 @@ fn the_readme_tour_is_valid() {
     assert_eq!(config.upstreams.len(), 2);
     assert!(config.admin.is_some());
     assert!(config.upstreams[0].health.is_some());
+    assert!(config.upstreams[0].sticky.is_some());
+    assert_eq!(config.filters.len(), 4, "the gateway example");
 }

@@ -121,6 +121,7 @@ mod tests {
             slow_start: Some(Duration::from_secs(60)),
             drain_timeout: Duration::from_secs(45),
             ws_idle_timeout: Duration::from_secs(3600),
+            sticky: None,
         }
     }
 

@@ -28,6 +28,9 @@ pub enum StartError {
     /// An https listener's certificate, key or CA file cannot be used.
     #[error("listeners.{listener}.tls.{source}")]
     Tls { listener: String, source: TlsError },
+    /// A file a filter or sticky upstream names does not load (see `shoal_gateway::check`).
+    #[error("{0}")]
+    Filters(shoal_config::ConfigErrors),
 }
 
 /// Added to twice the longest probe timeout when waiting for the first checks at start.
@@ -38,6 +41,8 @@ const FIRST_CHECK_SLACK: std::time::Duration = std::time::Duration::from_millis(
 pub(crate) struct Shared {
     pub snapshot: ArcSwap<Snapshot>,
     pub registry: UpstreamRegistry,
+    /// Filter state that outlives a snapshot (rate-limit tables, the sticky key).
+    pub gateway: shoal_gateway::Gateway,
     pub grace_period: std::time::Duration,
     /// Open connections per listener name, over all workers (for `max_connections`).
     pub open:
@@ -147,7 +152,9 @@ impl ProxyHandle {
         let (health, supervisor, events) = HealthSupervisor::new();
         let registry = UpstreamRegistry::new(workers, Some(events));
         let tls = load_tls(config, None)?;
-        let mut snapshot = Snapshot::build(config, &registry, true);
+        let gateway = shoal_gateway::Gateway::new();
+        let filters = gateway.compile(config).map_err(StartError::Filters)?;
+        let mut snapshot = Snapshot::build(config, &registry, true, filters);
         attach_tls(&mut snapshot, tls);
         health.sync(snapshot.upstreams.clone(), true);
 
@@ -169,6 +176,7 @@ impl ProxyHandle {
         let shared = Arc::new(Shared {
             snapshot: ArcSwap::from_pointee(snapshot),
             registry,
+            gateway,
             grace_period: config.server.grace_period,
             open: std::sync::Mutex::new(std::collections::HashMap::new()),
         });
@@ -278,6 +286,13 @@ impl ProxyHandle {
     /// handshake keep the certificate they got.
     pub fn reload(&self, config: &Config) -> Result<(), StartError> {
         let mut bound = self.bound();
+        // Filters first: a key file that does not load refuses the reload before any
+        // listener changes.
+        let filters = self
+            .shared
+            .gateway
+            .compile(config)
+            .map_err(StartError::Filters)?;
         let keep =
             |name: &str, bind: SocketAddr| bound.iter().any(|l| l.name == name && l.bind == bind);
         let mut added = Vec::new();
@@ -302,7 +317,7 @@ impl ProxyHandle {
         // Certificates are read before anything changes: files that cannot be used refuse
         // the reload, like a listener that cannot bind, and the old config keeps serving.
         let tls = load_tls(config, Some(&self.shared.snapshot.load()))?;
-        let mut snapshot = Snapshot::build(config, &self.shared.registry, false);
+        let mut snapshot = Snapshot::build(config, &self.shared.registry, false, filters);
         attach_tls(&mut snapshot, tls);
         let snapshot = Arc::new(snapshot);
         self.health.sync(snapshot.upstreams.clone(), false);

@@ -5,6 +5,7 @@
 use std::sync::Arc;
 
 use shoal_config::{Config, ListenerConfig, Rewrite, RouteTarget};
+use shoal_gateway::{Chain, GatewaySnapshot, StickyTable};
 use shoal_router::{RouteTable, SniTable, Split};
 use shoal_upstream::{Upstream, UpstreamRegistry};
 
@@ -14,6 +15,10 @@ use crate::tls::TlsListener;
 pub struct Snapshot {
     pub listeners: Vec<ListenerSnapshot>,
     pub upstreams: Vec<Arc<Upstream>>,
+    /// By upstream index: the sticky-cookie table of a `sticky` upstream.
+    pub sticky: Vec<Option<Arc<StickyTable>>>,
+    /// The compiled filters (their state: rate-limit tables, key sets).
+    pub gateway: GatewaySnapshot,
 }
 
 #[derive(Debug)]
@@ -39,6 +44,8 @@ pub struct RouteEntry {
     pub name: String,
     pub target: Target,
     pub rewrite: Option<Rewrite>,
+    /// The route's gateway filters; None (the plain path) when it names none.
+    pub filters: Option<Arc<Chain>>,
 }
 
 /// A route's destination, with upstream names resolved to indices into
@@ -52,8 +59,14 @@ pub enum Target {
 impl Snapshot {
     /// Compiles a validated config. Upstream names were checked by validation; a name that
     /// is still missing makes the route answer 503 rather than panic.
-    /// `initial`: the process's first config (see [`UpstreamRegistry::build`]).
-    pub fn build(config: &Config, registry: &UpstreamRegistry, initial: bool) -> Snapshot {
+    /// `initial`: the process's first config (see [`UpstreamRegistry::build`]). `gateway`:
+    /// the config's compiled filters.
+    pub fn build(
+        config: &Config,
+        registry: &UpstreamRegistry,
+        initial: bool,
+        gateway: GatewaySnapshot,
+    ) -> Snapshot {
         let upstreams: Vec<Arc<Upstream>> = config
             .upstreams
             .iter()
@@ -84,6 +97,7 @@ impl Snapshot {
                             },
                         },
                         rewrite: r.rewrite.clone(),
+                        filters: gateway.chain(&r.filters),
                     })
                     .collect(),
                 tcp_upstream: l.upstream.as_deref().map(index_of),
@@ -95,6 +109,8 @@ impl Snapshot {
         Snapshot {
             listeners,
             upstreams,
+            sticky: config.upstreams.iter().map(|u| gateway.sticky(u)).collect(),
+            gateway,
         }
     }
 

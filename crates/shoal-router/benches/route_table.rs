@@ -59,6 +59,7 @@ fn hundred_routes() -> Vec<RouteConfig> {
             matcher,
             target: RouteTarget::Upstream("u".into()),
             rewrite: None,
+            filters: Vec::new(),
         })
         .collect()
 }

@@ -296,6 +296,7 @@ mod tests {
             matcher,
             target: RouteTarget::Upstream("u".into()),
             rewrite: None,
+            filters: Vec::new(),
         }
     }
 

@@ -11,6 +11,7 @@ fn route(index: usize, matcher: RouteMatch) -> RouteConfig {
         matcher,
         target: RouteTarget::Upstream(format!("u{index}")),
         rewrite: None,
+        filters: Vec::new(),
     }
 }
 

@@ -71,6 +71,7 @@ fn routes() -> impl Strategy<Value = Vec<RouteConfig>> {
                 },
                 target: RouteTarget::Upstream("u".into()),
                 rewrite: None,
+                filters: Vec::new(),
             })
             .collect::<Vec<_>>()
     })
@@ -229,6 +230,7 @@ proptest! {
                 },
                 target: RouteTarget::Upstream("u".into()),
                 rewrite: None,
+                filters: Vec::new(),
             },
             RouteConfig {
                 index: 1,
@@ -239,6 +241,7 @@ proptest! {
                 },
                 target: RouteTarget::Upstream("u".into()),
                 rewrite: None,
+                filters: Vec::new(),
             },
         ];
         let table = RouteTable::new(&routes);

@@ -22,7 +22,7 @@ mod upstream;
 pub use backend_state::{
     BackendState, HealthEvent, InFlight, OpenTunnel, PassiveLimits, PooledConn,
 };
-pub use body::UpstreamBody;
+pub use body::{BodyError, BodyTooLarge, UpstreamBody};
 pub use clock::now_ns;
 pub use connect_error::ConnectError;
 pub use health_supervisor::{HealthSupervisor, HealthView, Operation, SupervisorTask};

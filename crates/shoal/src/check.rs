@@ -2,12 +2,10 @@
 
 use std::path::Path;
 
-use shoal_config::Config;
-
 use crate::{EXIT_BAD_CONFIG, EXIT_OK};
 
 pub fn check(path: &Path) -> u8 {
-    match Config::load(path) {
+    match crate::load_config(path) {
         Ok(config) => {
             println!("{}: ok", path.display());
             print!("{}", shoal_config::summary(&config));

@@ -130,7 +130,7 @@ impl Controller {
                 "this shoal was not started from a config file".to_string()
             ]);
         };
-        let new_file = Config::load(path)
+        let new_file = crate::load_config(path)
             .map_err(|errors| errors.0.iter().map(|e| e.to_string()).collect::<Vec<_>>())?;
         self.replace_file(new_file).map_err(|e| vec![e])
     }

@@ -21,3 +21,14 @@ pub const EXIT_OK: u8 = 0;
 pub const EXIT_FAILURE: u8 = 1;
 /// Exit code: the config or the command line is wrong.
 pub const EXIT_BAD_CONFIG: u8 = 2;
+
+/// Reads and validates a config file, the contents of the files its filters and sticky
+/// upstreams name included (JWT keys, API key and password lists, schemas, cookie keys):
+/// what `run`, `check` and every reload accept.
+pub fn load_config(
+    path: &std::path::Path,
+) -> Result<shoal_config::Config, shoal_config::ConfigErrors> {
+    let config = shoal_config::Config::load(path)?;
+    shoal_gateway::check(&config)?;
+    Ok(config)
+}

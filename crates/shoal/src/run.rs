@@ -17,7 +17,7 @@ use crate::signals::{Request, Signals};
 use crate::{EXIT_BAD_CONFIG, EXIT_FAILURE, EXIT_OK};
 
 pub fn run(path: &Path) -> u8 {
-    let config = match Config::load(path) {
+    let config = match crate::load_config(path) {
         Ok(c) => c,
         Err(errors) => {
             eprintln!(

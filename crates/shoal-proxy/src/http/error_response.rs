@@ -39,6 +39,10 @@ pub(crate) enum ProxyError {
     ClientBody(hyper::Error),
     /// The response head did not arrive within `response_timeout`.
     UpstreamTimeout { backend: String, after: Duration },
+    /// A gateway filter refused the request (401, 403, 405, 413, 414, 415, 429, 431, ...).
+    Gateway(shoal_gateway::Rejection),
+    /// The request body went past a `limits` filter's `max_body_bytes` while streaming.
+    BodyTooLarge(u64),
 }
 
 impl ProxyError {
@@ -58,6 +62,8 @@ impl ProxyError {
             | ProxyError::UpstreamFailed { .. }
             | ProxyError::BadResponse { .. } => StatusCode::BAD_GATEWAY,
             ProxyError::UpstreamTimeout { .. } => StatusCode::GATEWAY_TIMEOUT,
+            ProxyError::Gateway(rejection) => rejection.status,
+            ProxyError::BodyTooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
         }
     }
 
@@ -83,6 +89,10 @@ impl ProxyError {
             ProxyError::UpstreamTimeout { backend, after } => {
                 format!("backend {backend} sent no response within {after:?}")
             }
+            ProxyError::Gateway(rejection) => rejection.cause.to_string(),
+            ProxyError::BodyTooLarge(limit) => {
+                format!("the request body is larger than {limit} bytes")
+            }
         }
     }
 
@@ -103,16 +113,32 @@ impl ProxyError {
             HeaderValue::from_static("text/plain; charset=utf-8"),
         );
         headers.insert("x-request-id", request_id.clone());
-        if status == StatusCode::METHOD_NOT_ALLOWED {
+        if let ProxyError::Gateway(rejection) = self {
+            // The filter's own headers (WWW-Authenticate, Allow, Retry-After, RateLimit-*);
+            // a filter's refusal says nothing about framing, so the connection stays open.
+            for (name, value) in &rejection.headers {
+                headers.insert(name.clone(), value.clone());
+            }
+        }
+        // A body too large may be partly unread: the connection cannot carry another request.
+        if status == StatusCode::PAYLOAD_TOO_LARGE {
+            headers.insert(header::CONNECTION, HeaderValue::from_static("close"));
+        }
+        let gateway = matches!(self, ProxyError::Gateway(_));
+        if status == StatusCode::METHOD_NOT_ALLOWED && !gateway {
             headers.insert(
                 header::ALLOW,
                 HeaderValue::from_static("GET, HEAD, POST, PUT, PATCH, DELETE, OPTIONS, TRACE"),
             );
         }
-        if matches!(
-            status,
-            StatusCode::BAD_REQUEST | StatusCode::METHOD_NOT_ALLOWED | StatusCode::NOT_IMPLEMENTED
-        ) {
+        if !gateway
+            && matches!(
+                status,
+                StatusCode::BAD_REQUEST
+                    | StatusCode::METHOD_NOT_ALLOWED
+                    | StatusCode::NOT_IMPLEMENTED
+            )
+        {
             headers.insert(header::CONNECTION, HeaderValue::from_static("close"));
         }
         response

@@ -17,7 +17,6 @@ use std::time::Instant;
 
 use http::request::Parts;
 use http::{Method, Response, Version};
-use hyper::body::Incoming;
 use shoal_core::Algorithm;
 use shoal_health::Outcome;
 use shoal_upstream::h1::{ExchangeError, Release, ResponseBody};
@@ -27,6 +26,7 @@ use super::body::ProxyBody;
 use super::client_io::RequestActive;
 use super::connection::ConnContext;
 use super::error_response::ProxyError;
+use super::gateway::Pin;
 use super::headers::strip_hop_by_hop;
 use super::pipeline::with_rng;
 
@@ -41,13 +41,14 @@ pub(crate) async fn forward(
     ctx: &ConnContext,
     upstream: &Arc<Upstream>,
     parts: Parts,
-    body: Incoming,
+    body: UpstreamBody,
     hash: Option<u64>,
+    pin: &mut Pin,
     active: RequestActive,
 ) -> Result<Response<ProxyBody>, (ProxyError, RequestActive)> {
     let config = upstream.config();
     let permit = upstream.budget().start_request();
-    let mut body = Some(UpstreamBody::from_incoming(body));
+    let mut body = Some(body);
     let idempotent = is_idempotent(&parts.method);
     let replayable = body.as_ref().is_some_and(UpstreamBody::is_replayable);
     let mut tried = Tried::default();
@@ -62,9 +63,13 @@ pub(crate) async fn forward(
         let fresh = reconnect.is_some();
         let index = match reconnect.take() {
             Some(i) => i,
-            None => match with_rng(|rng| upstream.pick_next(hash, &mut tried, rng)) {
+            // A sticky cookie's backend first, while it may take traffic.
+            None => match pin.take_preferred(upstream, &mut tried) {
                 Some(i) => i,
-                None => break,
+                None => match with_rng(|rng| upstream.pick_next(hash, &mut tried, rng)) {
+                    Some(i) => i,
+                    None => break,
+                },
             },
         };
         let Some(backend) = upstream.backend(index) else {
@@ -124,6 +129,7 @@ pub(crate) async fn forward(
                 *response.version_mut() = Version::HTTP_11;
                 *response.headers_mut() = head.headers;
                 strip_hop_by_hop(response.headers_mut());
+                pin.served = Some(index);
                 return Ok(response);
             }
             Some(Err(e)) => e,
@@ -148,7 +154,10 @@ pub(crate) async fn forward(
                 break;
             }
         };
-        if !matches!(error, ExchangeError::ClientBody(_)) {
+        if !matches!(
+            error,
+            ExchangeError::ClientBody(_) | ExchangeError::BodyTooLarge(_)
+        ) {
             backend.record_failure();
             // A request that never reached the backend says nothing about it.
             if !matches!(error, ExchangeError::Unsent { .. }) {
@@ -193,6 +202,10 @@ pub(crate) async fn forward(
             }
             ExchangeError::ClientBody(cause) => {
                 last_error = Some(ProxyError::ClientBody(cause));
+                false
+            }
+            ExchangeError::BodyTooLarge(limit) => {
+                last_error = Some(ProxyError::BodyTooLarge(limit));
                 false
             }
         };

@@ -5,6 +5,7 @@ mod client_io;
 pub(crate) mod connection;
 mod error_response;
 mod forward;
+mod gateway;
 mod headers;
 
 pub(crate) use headers::peer_value;

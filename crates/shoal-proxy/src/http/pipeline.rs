@@ -4,12 +4,17 @@
 //! 2. request id: the client's, or a new one
 //! 3. find the route (invalid Host → 400, none → 404); an http listener with
 //!    `redirect_https` answers 308 to the https URL instead
-//! 4. choose the upstream (a split rolls the dice)
-//! 5. rewrite the path; clean and add headers (forwarded-for, request id, traceparent)
-//! 6. forward: pick a backend (none eligible → 503), send, retry when safe (`forward.rs`);
-//!    a WebSocket upgrade goes through the same pick to `upgrade.rs` instead
+//! 4. gateway filters, only on routes that name some (`gateway.rs`): any may answer; the
+//!    body gets its limit (or is read whole and validated against a JSON Schema)
+//! 5. choose the upstream (a split rolls the dice)
+//! 6. rewrite the path; clean and add headers (forwarded-for, request id, traceparent)
+//! 7. forward: pick a backend (none eligible → 503; a sticky cookie's backend first),
+//!    send, retry when safe (`forward.rs`); a WebSocket upgrade goes through the same
+//!    pick to `upgrade.rs` instead
+//! 8. response: the filters' response headers and the sticky cookie, on the backend's
+//!    answer and shoal's own alike
 //!
-//! Later steps (gateway filters, response filters, metrics) slot in here, in this order.
+//! Later steps (metrics) slot in here, in this order.
 
 use std::cell::RefCell;
 
@@ -24,6 +29,7 @@ use super::client_io::RequestActive;
 use super::connection::ConnContext;
 use super::error_response::{redirect, ProxyError};
 use super::forward;
+use super::gateway;
 use super::headers::{add_forwarded, strip_hop_by_hop, X_REQUEST_ID};
 use super::request_check;
 use super::request_id;
@@ -131,6 +137,20 @@ pub(crate) async fn handle(
         return fail(ProxyError::NoRoute, active);
     };
 
+    // Gateway filters: a route without any pays this one check.
+    let (body, exchange) = match &route.filters {
+        None => (shoal_upstream::UpstreamBody::from_incoming(body), None),
+        Some(chain) => {
+            let host = host.as_deref();
+            match gateway::on_request(chain, ctx, &mut parts, body, &request_id, host, &route.name)
+                .await
+            {
+                Ok(passed) => (passed.body, Some(passed.exchange)),
+                Err(stopped) => return gateway::answer(stopped, &request_id, active),
+            }
+        }
+    };
+
     let upstream_index = match &route.target {
         Target::Upstream(i) => *i,
         Target::Split { split, upstreams } => {
@@ -216,12 +236,20 @@ pub(crate) async fn handle(
     let trace_id = trace.trace_id;
     parts.version = Version::HTTP_11;
 
-    let result = match websocket {
-        // The request has no body (checked): nothing to send but the head.
-        Some(on_upgrade) => upgrade::forward(ctx, upstream, parts, hash, on_upgrade, active).await,
-        None => forward::forward(ctx, upstream, parts, body, hash, active).await,
+    // A sticky upstream's cookie names the backend to try first.
+    let sticky = snapshot.sticky.get(upstream_index).and_then(Option::as_ref);
+    let affinity = sticky.map(|table| table.affinity(&parts.headers));
+    let mut pin = gateway::Pin {
+        preferred: affinity.and_then(|a| a.backend),
+        served: None,
     };
-    match result {
+    let result = match websocket {
+        // The request has no body (checked): nothing to send but the head. Upgrades stick
+        // by hash_key, not by cookie.
+        Some(on_upgrade) => upgrade::forward(ctx, upstream, parts, hash, on_upgrade, active).await,
+        None => forward::forward(ctx, upstream, parts, body, hash, &mut pin, active).await,
+    };
+    let mut response = match result {
         Ok(response) => response,
         Err((error, active)) => {
             if error.status() != StatusCode::NOT_FOUND {
@@ -234,7 +262,14 @@ pub(crate) async fn handle(
             }
             fail(error, active)
         }
+    };
+    if let (Some(table), Some(affinity)) = (sticky, affinity) {
+        gateway::stick(table, affinity, &pin, &mut response);
     }
+    if let Some(exchange) = &exchange {
+        gateway::on_response(exchange, &mut response);
+    }
+    response
 }
 
 #[cfg(test)]

@@ -2,7 +2,7 @@
 
 use std::net::IpAddr;
 
-use http::header::{HeaderMap, COOKIE};
+use http::header::HeaderMap;
 use http::Uri;
 use shoal_core::HashKey;
 
@@ -23,28 +23,13 @@ pub(crate) fn hash(key: &HashKey, peer: IpAddr, uri: &Uri, headers: &HeaderMap) 
     }
 }
 
-fn cookie<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a [u8]> {
-    headers
-        .get_all(COOKIE)
-        .iter()
-        .flat_map(|v| v.as_bytes().split(|b| *b == b';'))
-        .find_map(|pair| {
-            let pair = pair.trim_ascii_start();
-            let eq = pair.iter().position(|b| *b == b'=')?;
-            (&pair[..eq] == name.as_bytes()).then(|| &pair[eq + 1..])
-        })
-}
-
-fn query<'a>(uri: &'a Uri, name: &str) -> Option<&'a [u8]> {
-    uri.query()?.split('&').find_map(|pair| {
-        let (k, v) = pair.split_once('=').unwrap_or((pair, ""));
-        (k == name).then_some(v.as_bytes())
-    })
-}
+// The same lookups the gateway's rate-limit keys and sticky cookies use.
+use shoal_gateway::request_key::{cookie, query};
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use http::header::COOKIE;
     use http::HeaderValue;
 
     #[test]

@@ -174,6 +174,8 @@ pub(crate) async fn forward(
                         cause,
                     },
                     ExchangeError::ClientBody(cause) => ProxyError::ClientBody(cause),
+                    // An upgrade has no body to cut; kept for the match to stay whole.
+                    ExchangeError::BodyTooLarge(limit) => ProxyError::BodyTooLarge(limit),
                 };
                 backend.report(Outcome::GatewayFailure);
                 tracing::debug!(backend = %backend.addr(), error = ?error, "upgrade failed");

@@ -44,6 +44,10 @@ pub enum ExchangeError {
     /// The backend answered something that is not a valid response head.
     #[error("{0}")]
     BadResponse(HeadError),
+    /// The client's body went past its limit (`UpstreamBody::Limited`); what was sent is
+    /// cut short and the connection must not be reused.
+    #[error("the request body is larger than {0} bytes")]
+    BodyTooLarge(u64),
 }
 
 #[derive(Debug)]
@@ -180,10 +184,13 @@ impl BackendConn {
     ) -> Result<ResponseHead, ExchangeError> {
         let framing = match &body {
             UpstreamBody::Empty => BodyFraming::None,
-            UpstreamBody::Stream(_) if parts.headers.contains_key(header::CONTENT_LENGTH) => {
+            UpstreamBody::Full(_) => BodyFraming::Length,
+            UpstreamBody::Stream(_) | UpstreamBody::Limited { .. }
+                if parts.headers.contains_key(header::CONTENT_LENGTH) =>
+            {
                 BodyFraming::Length
             }
-            UpstreamBody::Stream(_) => BodyFraming::Chunked,
+            UpstreamBody::Stream(_) | UpstreamBody::Limited { .. } => BodyFraming::Chunked,
         };
         self.write_buf.clear();
         encode_head(parts, framing, &mut self.write_buf);
@@ -208,7 +215,13 @@ impl BackendConn {
         }
         let written = match body {
             UpstreamBody::Empty => Ok(()),
-            UpstreamBody::Stream(incoming) => self.send_body(incoming, framing).await,
+            UpstreamBody::Stream(incoming) => self.send_body(incoming, framing, u64::MAX).await,
+            UpstreamBody::Limited { body, limit, .. } => self.send_body(body, framing, limit).await,
+            UpstreamBody::Full(bytes) => self
+                .stream
+                .write_all(&bytes)
+                .await
+                .map_err(ExchangeError::NoResponse),
         };
         match written {
             Ok(()) => {}
@@ -229,13 +242,21 @@ impl BackendConn {
         &mut self,
         mut body: hyper::body::Incoming,
         framing: BodyFraming,
+        limit: u64,
     ) -> Result<(), ExchangeError> {
+        let mut sent = 0u64;
         while let Some(frame) = body.frame().await {
             let frame = frame.map_err(ExchangeError::ClientBody)?;
             match frame.into_data() {
                 Ok(data) => {
                     if data.is_empty() {
                         continue;
+                    }
+                    sent = sent.saturating_add(data.len() as u64);
+                    if sent > limit {
+                        // Nothing past the limit is sent, and no final chunk: the backend
+                        // sees an unfinished body, never a complete truncated one.
+                        return Err(ExchangeError::BodyTooLarge(limit));
                     }
                     if framing == BodyFraming::Chunked {
                         self.write_buf.clear();
