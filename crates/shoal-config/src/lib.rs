@@ -36,6 +36,7 @@ mod suggest;
 mod summary;
 mod types;
 mod upstream;
+mod upstream_tls;
 
 pub use error::{ConfigError, ConfigErrors};
 pub use summary::{render_match, summary, target_text};
