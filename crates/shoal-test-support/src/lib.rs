@@ -6,6 +6,7 @@
 //! - [`TestClient`]: HTTP/1.1 and h2c requests returning a whole [`TestResponse`], and
 //!   [`TestClient::raw`] for hostile bytes, read back with [`RawResponse`].
 //! - [`TestCa`]: certificates made at test time; [`TempDir`]: scratch files.
+//! - [`TlsFront`]: TLS in front of any test backend (a TLS backend for upstream TLS tests).
 //! - [`eventually`]: bounded polling for state only observable by looking.
 //!
 //! It may depend on any shoal crate (it drives them), but no shoal crate may depend on it
@@ -18,6 +19,7 @@ mod test_backend;
 mod test_ca;
 mod test_client;
 mod test_proxy;
+mod tls_front;
 
 pub use eventually::eventually;
 pub use raw_response::RawResponse;
@@ -26,3 +28,4 @@ pub use test_backend::{Mode, RecordedRequest, TestBackend, TestBackendBuilder};
 pub use test_ca::{TestCa, TestCert};
 pub use test_client::{TestClient, TestResponse};
 pub use test_proxy::TestProxy;
+pub use tls_front::{Handshake, TlsFront, TlsFrontBuilder};

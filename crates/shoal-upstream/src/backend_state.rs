@@ -10,6 +10,7 @@ use tokio::sync::mpsc::UnboundedSender;
 use crate::clock::now_ns;
 use crate::connect_error::ConnectError;
 use crate::h1::BackendConn;
+use crate::transport::Transport;
 
 /// Latency assumed for a backend with no measurements yet (Linkerd uses a similar default):
 /// high enough that a fresh backend does not attract a flood before it is measured.
@@ -284,17 +285,18 @@ impl BackendState {
         }
     }
 
-    /// A connection for `worker`: the most recently used idle one that is still open, else
-    /// (or when `fresh`) a new one.
+    /// A connection for `worker` made by `transport`: the most recently used idle one that is
+    /// still open, else (or when `fresh`) a new one.
     pub async fn conn(
         &self,
         worker: usize,
         fresh: bool,
+        transport: &Transport,
         connect_timeout: Duration,
         keepalive_timeout: Duration,
     ) -> Result<PooledConn, ConnectError> {
         if !fresh {
-            if let Some(conn) = self.take_idle(worker, keepalive_timeout) {
+            if let Some(conn) = self.take_idle(worker, transport.id(), keepalive_timeout) {
                 return Ok(PooledConn { conn, reused: true });
             }
         } else {
@@ -305,21 +307,31 @@ impl BackendState {
                 }
             }
         }
-        let conn = BackendConn::connect(self.addr, connect_timeout).await?;
+        let conn = BackendConn::connect(transport, self.addr, connect_timeout).await?;
         Ok(PooledConn {
             conn,
             reused: false,
         })
     }
 
-    fn take_idle(&self, worker: usize, keepalive_timeout: Duration) -> Option<BackendConn> {
+    fn take_idle(
+        &self,
+        worker: usize,
+        transport: u64,
+        keepalive_timeout: Duration,
+    ) -> Option<BackendConn> {
         let slot = self.idle.get(worker % self.idle.len())?;
         let mut idle = slot.lock().ok()?;
-        while let Some(entry) = idle.pop() {
+        while let Some(mut entry) = idle.pop() {
             if entry.since.elapsed() > keepalive_timeout {
                 // The newest is too old, so are the rest: drop them all (closing them).
                 idle.clear();
                 return None;
+            }
+            // Made under settings a reload has since replaced (cleartext, another CA): never
+            // reused, closed here.
+            if entry.conn.transport_id() != transport {
+                continue;
             }
             if !entry.conn.is_stale() {
                 return Some(entry.conn);

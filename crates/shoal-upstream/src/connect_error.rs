@@ -12,4 +12,9 @@ pub enum ConnectError {
     Timeout(SocketAddr, Duration),
     #[error("connection to {0} failed: {1}")]
     Io(SocketAddr, io::Error),
+    /// The TLS handshake failed (the certificate did not verify, the backend does not speak
+    /// TLS, ALPN did not agree) or TLS cannot be set up at all. Like a refused connect: the
+    /// next backend may be tried, and nothing goes in cleartext.
+    #[error("TLS with {0} failed: {1}")]
+    Tls(SocketAddr, String),
 }

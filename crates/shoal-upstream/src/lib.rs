@@ -8,20 +8,25 @@
 //! or anything HTTP-server-side.
 
 mod backend_state;
+mod backend_stream;
 mod body;
 mod clock;
 mod connect_error;
 pub mod h1;
 mod health_supervisor;
 mod retry_budget;
+mod transport;
+mod transport_probe;
 mod tried;
 mod upstream;
 
 pub use backend_state::{BackendState, HealthEvent, InFlight, PassiveLimits, PooledConn};
+pub use backend_stream::BackendStream;
 pub use body::UpstreamBody;
 pub use clock::now_ns;
 pub use connect_error::ConnectError;
 pub use health_supervisor::{HealthSupervisor, HealthView, Operation, SupervisorTask};
 pub use retry_budget::{backoff, RetryBudget, RetryPermit};
+pub use transport::Transport;
 pub use tried::{Tried, MAX_TRIES};
 pub use upstream::{Upstream, UpstreamRegistry};

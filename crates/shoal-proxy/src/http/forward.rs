@@ -75,6 +75,7 @@ pub(crate) async fn forward(
             .conn(
                 ctx.worker,
                 fresh,
+                upstream.transport(),
                 config.connect_timeout,
                 config.keepalive_timeout,
             )

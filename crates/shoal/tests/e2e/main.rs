@@ -22,3 +22,4 @@ mod routing;
 mod shutdown;
 mod support;
 mod tcp;
+mod upstream_tls;
