@@ -7,12 +7,14 @@
 //!   [`TestClient::raw`] for hostile bytes, read back with [`RawResponse`].
 //! - [`TestCa`]: certificates made at test time; [`TempDir`]: scratch files.
 //! - [`TlsFront`]: TLS in front of any test backend (a TLS backend for upstream TLS tests).
+//! - [`GrpcBackend`]: an HTTP/2-only backend with gRPC-style streaming echo and trailers.
 //! - [`eventually`]: bounded polling for state only observable by looking.
 //!
 //! It may depend on any shoal crate (it drives them), but no shoal crate may depend on it
 //! except as a dev-dependency.
 
 mod eventually;
+mod grpc_backend;
 mod raw_response;
 mod temp_dir;
 mod test_backend;
@@ -22,6 +24,10 @@ mod test_proxy;
 mod tls_front;
 
 pub use eventually::eventually;
+pub use grpc_backend::{
+    body_channel, grpc_message, take_grpc_messages, BodySender, ChannelBody, GrpcBackend,
+    GrpcBackendBuilder, GrpcRequest,
+};
 pub use raw_response::RawResponse;
 pub use temp_dir::TempDir;
 pub use test_backend::{Mode, RecordedRequest, TestBackend, TestBackendBuilder};

@@ -10,6 +10,7 @@ use tokio::sync::mpsc::UnboundedSender;
 use crate::clock::now_ns;
 use crate::connect_error::ConnectError;
 use crate::h1::BackendConn;
+use crate::h2::{H2Conn, H2Pool, StreamSlot};
 use crate::transport::Transport;
 
 /// Latency assumed for a backend with no measurements yet (Linkerd uses a similar default):
@@ -45,6 +46,8 @@ pub struct BackendState {
     /// Idle keep-alive connections, one list per worker so workers never share a connection
     /// (nor contend on the list).
     idle: Box<[Mutex<Vec<IdleConn>>]>,
+    /// HTTP/2 connections (`protocol = "h2"`), shared by requests, per worker as well.
+    h2: H2Pool,
 }
 
 #[derive(Debug)]
@@ -124,6 +127,7 @@ impl BackendState {
             idle: (0..workers.max(1))
                 .map(|_| Mutex::new(Vec::new()))
                 .collect(),
+            h2: H2Pool::new(workers),
         }
     }
 
@@ -314,6 +318,31 @@ impl BackendState {
         })
     }
 
+    /// A stream for `worker` on an HTTP/2 connection made by `transport`: on one with room
+    /// under the backend's concurrent-stream limit, else on a new connection.
+    pub async fn h2_stream(
+        &self,
+        worker: usize,
+        transport: &Transport,
+        connect_timeout: Duration,
+        keepalive_timeout: Duration,
+    ) -> Result<(H2Conn, StreamSlot), ConnectError> {
+        self.h2
+            .stream(
+                worker,
+                transport,
+                self.addr,
+                connect_timeout,
+                keepalive_timeout,
+            )
+            .await
+    }
+
+    /// Open HTTP/2 connections to this backend, all workers (for tests and the admin API).
+    pub fn h2_connections(&self) -> usize {
+        self.h2.connections()
+    }
+
     fn take_idle(
         &self,
         worker: usize,
@@ -364,12 +393,14 @@ impl BackendState {
             .sum()
     }
 
-    /// Closes every idle connection (a backend leaving, or going down).
+    /// Closes every idle connection (a backend leaving, or going down). HTTP/2 connections
+    /// are let go: streams under way finish, then they close.
     pub fn close_idle(&self) {
         for slot in self.idle.iter() {
             if let Ok(mut idle) = slot.lock() {
                 idle.clear();
             }
         }
+        self.h2.clear();
     }
 }

@@ -18,3 +18,18 @@ pub enum ConnectError {
     #[error("TLS with {0} failed: {1}")]
     Tls(SocketAddr, String),
 }
+
+impl ConnectError {
+    /// The same error again (io errors are not `Clone`: kind and text are kept), for requests
+    /// that waited on a connect attempt that failed.
+    pub fn duplicate(&self) -> ConnectError {
+        match self {
+            ConnectError::Refused(addr) => ConnectError::Refused(*addr),
+            ConnectError::Timeout(addr, after) => ConnectError::Timeout(*addr, *after),
+            ConnectError::Io(addr, e) => {
+                ConnectError::Io(*addr, io::Error::new(e.kind(), e.to_string()))
+            }
+            ConnectError::Tls(addr, reason) => ConnectError::Tls(*addr, reason.clone()),
+        }
+    }
+}

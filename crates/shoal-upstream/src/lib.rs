@@ -13,6 +13,7 @@ mod body;
 mod clock;
 mod connect_error;
 pub mod h1;
+pub mod h2;
 mod health_supervisor;
 mod retry_budget;
 mod transport;

@@ -8,6 +8,7 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
+use shoal_config::UpstreamProtocol;
 use shoal_health::{probe_request, read_status, ProbeClient, ProbeError};
 
 use crate::connect_error::ConnectError;
@@ -33,7 +34,12 @@ impl ProbeClient for TransportProbe {
             .connect(addr, self.connect_timeout)
             .await
             .map_err(probe_error)?;
-        read_status(&mut stream, &request).await
+        match self.transport.protocol() {
+            UpstreamProtocol::Http1 => read_status(&mut stream, &request).await,
+            UpstreamProtocol::H2 => {
+                crate::h2::probe_status(stream, path, host, self.transport.is_tls()).await
+            }
+        }
     }
 }
 

@@ -11,6 +11,8 @@
 //! - a response timeout counts like a failure after sending (idempotent, no body, within
 //!   `retries` and the budget: another backend); an invalid response or a failing client
 //!   body is not retried.
+//!
+//! HTTP/2 upstreams (`protocol = "h2"`) take one branch to `forward_h2.rs`, same rules.
 
 use std::sync::Arc;
 use std::time::Instant;
@@ -18,6 +20,7 @@ use std::time::Instant;
 use http::request::Parts;
 use http::{Method, Response, Version};
 use hyper::body::Incoming;
+use shoal_config::UpstreamProtocol;
 use shoal_core::Algorithm;
 use shoal_health::Outcome;
 use shoal_upstream::h1::{ExchangeError, Release, ResponseBody};
@@ -27,10 +30,11 @@ use super::body::ProxyBody;
 use super::client_io::RequestActive;
 use super::connection::ConnContext;
 use super::error_response::ProxyError;
+use super::forward_h2::forward_h2;
 use super::headers::strip_hop_by_hop;
 use super::pipeline::with_rng;
 
-fn is_idempotent(method: &Method) -> bool {
+pub(super) fn is_idempotent(method: &Method) -> bool {
     matches!(
         *method,
         Method::GET | Method::HEAD | Method::OPTIONS | Method::TRACE | Method::PUT | Method::DELETE
@@ -45,6 +49,10 @@ pub(crate) async fn forward(
     hash: Option<u64>,
     active: RequestActive,
 ) -> Result<Response<ProxyBody>, (ProxyError, RequestActive)> {
+    if upstream.transport().protocol() == UpstreamProtocol::H2 {
+        // Boxed: the HTTP/1.1 path's future stays as small as it was.
+        return Box::pin(forward_h2(ctx, upstream, parts, body, hash, active)).await;
+    }
     let config = upstream.config();
     let permit = upstream.budget().start_request();
     let mut body = Some(UpstreamBody::from_incoming(body));
@@ -215,7 +223,7 @@ pub(crate) async fn forward(
 
 /// Takes a retry permit from the budget and waits the backoff. False when the budget is
 /// spent.
-async fn take_retry(
+pub(super) async fn take_retry(
     upstream: &Arc<Upstream>,
     slot: &mut Option<RetryPermit>,
     attempt: usize,

@@ -10,6 +10,7 @@ mod balancing;
 mod cli;
 mod errors;
 mod h2;
+mod h2_upstream;
 mod headers;
 mod health;
 mod hostile;
