@@ -384,3 +384,35 @@ async fn a_reload_with_another_ca_does_not_reuse_connections_verified_by_the_old
     assert_eq!(response.status, 502, "{}", response.text());
     assert_eq!(backend.hits(), 2);
 }
+
+#[tokio::test]
+async fn shoal_check_reads_the_tls_files_relative_to_the_config() {
+    let dir = TempDir::new("up-tls-check");
+    let ca = TestCa::new();
+    dir.write("backend-ca.pem", &ca.cert_pem());
+    let upstream = |ca_file: &str| {
+        format!(
+            "[listeners.web]\nbind = \"127.0.0.1:0\"\n[[listeners.web.routes]]\nupstream = \"app\"\n\
+             [upstreams.app]\nbackends = [\"127.0.0.1:9443\"]\nprotocol = \"h2\"\n\
+             tls = {{ ca = \"{ca_file}\", server_name = \"backend.internal\" }}\n"
+        )
+    };
+    let good = dir.write("good.toml", &upstream("backend-ca.pem"));
+    let (code, stdout, stderr) =
+        crate::cli::run_to_end(&["check", "-c", good.to_str().expect("utf-8")]).await;
+    assert_eq!(code, Some(0), "stdout:\n{stdout}\nstderr:\n{stderr}");
+    assert!(
+        stdout.contains("h2 over TLS: ca ") && stdout.contains("server_name backend.internal"),
+        "{stdout}"
+    );
+
+    let bad = dir.write("bad.toml", &upstream("missing-ca.pem"));
+    let (code, _stdout, stderr) =
+        crate::cli::run_to_end(&["check", "-c", bad.to_str().expect("utf-8")]).await;
+    assert_eq!(code, Some(2), "{stderr}");
+    assert!(
+        stderr.contains("upstreams.app.tls.ca (line 8): cannot read "),
+        "{stderr}"
+    );
+    assert!(stderr.contains("missing-ca.pem"), "{stderr}");
+}
