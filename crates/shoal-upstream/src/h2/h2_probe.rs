@@ -26,18 +26,24 @@ pub(crate) async fn probe_status(
     let (mut send, conn) = http2::handshake(TokioExecutor::new(), TokioIo::new(stream))
         .await
         .map_err(|e| ProbeError::Http2(describe(&e)))?;
-    let driver = tokio::spawn(conn);
+    // Stopped however the probe ends (its caller's timeout drops this future).
+    let _driver = AbortOnDrop(tokio::spawn(conn));
     let mut request = Request::new(UpstreamBody::Empty);
     *request.uri_mut() = uri;
     request
         .headers_mut()
         .insert(USER_AGENT, HeaderValue::from_static("shoal-health"));
-    let result = send
-        .send_request(request)
+    send.send_request(request)
         .await
         .map(|response| response.status().as_u16())
-        .map_err(|e| ProbeError::Http2(describe(&e)));
-    // One request per connection: done with it.
-    driver.abort();
-    result
+        .map_err(|e| ProbeError::Http2(describe(&e)))
+}
+
+/// One request per connection: the connection's task goes when the probe does.
+struct AbortOnDrop<T>(tokio::task::JoinHandle<T>);
+
+impl<T> Drop for AbortOnDrop<T> {
+    fn drop(&mut self) {
+        self.0.abort();
+    }
 }

@@ -630,3 +630,26 @@ async fn the_listeners_stream_limit_holds_with_an_h2_upstream() {
     assert_eq!(backend.in_flight(), 256);
     assert_eq!(refused, 300 - 256);
 }
+
+#[tokio::test]
+async fn an_idle_h2_connection_is_closed_after_keepalive_timeout() {
+    let backend = GrpcBackend::builder().await;
+    let proxy = TestProxy::start(&h2_config(
+        1,
+        &[backend.addr()],
+        "keepalive_timeout = \"300ms\"",
+    ));
+    let state = backend_state(&proxy, "app", backend.addr()).expect("backend");
+    for i in 0..3 {
+        let response = get(&TestClient::h2c(), &proxy.url(&format!("/r{i}"))).await;
+        assert_eq!(response.status, 200);
+    }
+    assert_eq!(state.h2_connections(), 1, "three requests, one connection");
+    shoal_test_support::eventually(WAIT, || async { state.h2_connections() == 0 }).await;
+    // The next request opens a new one.
+    assert_eq!(
+        get(&TestClient::h2c(), &proxy.url("/again")).await.status,
+        200
+    );
+    assert_eq!(backend.connections(), 2);
+}
