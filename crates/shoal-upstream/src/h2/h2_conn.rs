@@ -142,19 +142,21 @@ impl H2Conn {
             .map_or(0, Connection::current_max_send_streams)
     }
 
-    /// Takes a stream if the backend's limit leaves room (`force`: regardless).
-    pub(crate) fn try_take(&self, force: bool) -> Option<StreamSlot> {
-        if !force && self.active() >= self.max_streams() {
-            return None;
-        }
-        self.state.active.fetch_add(1, Ordering::Relaxed);
-        Some(StreamSlot {
-            state: Arc::clone(&self.state),
-        })
+    /// Takes a stream if the backend's limit leaves room.
+    pub(crate) fn try_take(&self) -> Option<StreamSlot> {
+        (self.active() < self.max_streams()).then(|| self.take())
     }
 
-    /// Sends a request on a stream taken with [`H2Conn::try_take`]; the response head, or
-    /// why there is none.
+    /// Takes a stream regardless of the limit (hyper queues it until one ends).
+    pub(crate) fn take(&self) -> StreamSlot {
+        self.state.active.fetch_add(1, Ordering::Relaxed);
+        StreamSlot {
+            state: Arc::clone(&self.state),
+        }
+    }
+
+    /// Sends a request on a stream taken from the pool (the slot travels with the response): the
+    /// response head, or why there is none.
     pub async fn send(
         &self,
         request: Request<UpstreamBody>,

@@ -90,12 +90,9 @@ impl H2Pool {
         match connected {
             Ok(conn) => {
                 *lock(&slot.last_failure) = None;
-                let taken = conn.try_take(true);
+                let stream = conn.take();
                 lock(&slot.conns).push(conn.clone());
-                match taken {
-                    Some(stream) => Ok((conn, stream)),
-                    None => Err(ConnectError::Io(addr, std::io::Error::other("no stream"))),
-                }
+                Ok((conn, stream))
             }
             Err(e) => {
                 *lock(&slot.last_failure) = Some(e.duplicate());
@@ -104,7 +101,7 @@ impl H2Pool {
         }
     }
 
-    /// A stream on the connection with the most room (`force`: on the least busy one even
+    /// A stream on the oldest connection with room (`force`: on the least busy one even
     /// without room), dropping connections that are closed or of another transport.
     fn take(&self, slot: &Slot, transport: u64, force: bool) -> Option<(H2Conn, StreamSlot)> {
         let mut conns = lock(&slot.conns);
@@ -120,7 +117,11 @@ impl H2Pool {
         } else {
             conns.iter().find(|c| c.active() < c.max_streams())
         }?;
-        let stream = chosen.try_take(force)?;
+        let stream = if force {
+            chosen.take()
+        } else {
+            chosen.try_take()?
+        };
         Some((chosen.clone(), stream))
     }
 
