@@ -9,7 +9,9 @@ use toml::de::{DeTable, DeValue};
 
 use crate::document::{Ctx, Node, Table};
 use crate::error::ConfigErrors;
-use crate::types::{Config, ServerConfig};
+use crate::types::{
+    Config, ListenerConfig, ListenerProtocol, ServerConfig, UpstreamConfig, UpstreamProtocol,
+};
 use crate::{access_log, admin, files, filter, listener, upstream};
 
 const ROOT_KEYS: &[&str] = &[
@@ -98,7 +100,7 @@ fn walk(ctx: &mut Ctx, root: &Table<'_, '_>, base_dir: Option<&Path>) -> Option<
     let upstream_names = upstream_table.as_ref().map(Table::keys).unwrap_or_default();
     let upstreams = match &upstream_table {
         None => Some(Vec::new()),
-        Some(table) => upstream::upstreams(ctx, table),
+        Some(table) => upstream::upstreams(ctx, table, base_dir),
     };
     // Filters first: routes name them.
     let filter_table = root.get("filters").and_then(|node| ctx.table(&node));
@@ -111,6 +113,9 @@ fn walk(ctx: &mut Ctx, root: &Table<'_, '_>, base_dir: Option<&Path>) -> Option<
         Some(table) => filter::filters(ctx, table),
     };
     let listeners = listener::listeners(ctx, root.get("listeners"), &upstream_names, base_dir);
+    if let (Some(listeners), Some(upstreams)) = (&listeners, &upstreams) {
+        check_tcp_upstreams(ctx, root, listeners, upstreams);
+    }
     let admin = match root.get("admin") {
         None => Some(None),
         Some(node) => {
@@ -154,6 +159,54 @@ fn listener_binds<'a>(root: &Table<'a, '_>) -> Vec<(SocketAddr, &'a str)> {
             Some((bind.parse().ok()?, name))
         })
         .collect()
+}
+
+/// A tcp listener relays bytes as they come: it cannot originate TLS or speak HTTP/2 to a
+/// backend, so an upstream set up for either would be silently ignored there (or worse, get
+/// cleartext where it expects TLS). Reported at the listener's `upstream` key.
+fn check_tcp_upstreams(
+    ctx: &mut Ctx,
+    root: &Table<'_, '_>,
+    listeners: &[ListenerConfig],
+    upstreams: &[UpstreamConfig],
+) {
+    let Some(DeValue::Table(tables)) = root.get("listeners").map(|n| n.value) else {
+        return;
+    };
+    let tables = Table::new("listeners".to_string(), 0..0, tables);
+    for listener in listeners {
+        if listener.protocol != ListenerProtocol::Tcp {
+            continue;
+        }
+        let Some(upstream) = listener
+            .upstream
+            .as_deref()
+            .and_then(|name| upstreams.iter().find(|u| u.name == name))
+        else {
+            continue;
+        };
+        let why = if upstream.tls.is_some() {
+            "has tls"
+        } else if upstream.protocol == UpstreamProtocol::H2 {
+            "has protocol = \"h2\""
+        } else {
+            continue;
+        };
+        let node = tables.get(&listener.name).and_then(|n| match n.value {
+            DeValue::Table(t) => Table::new(n.path.clone(), n.span.clone(), t).get("upstream"),
+            _ => None,
+        });
+        if let Some(node) = node {
+            ctx.error_at(
+                &node,
+                format!(
+                    "upstream {:?} {why}, but a tcp listener relays bytes as they are and \
+                     cannot speak TLS or HTTP/2 to backends: use an upstream without it",
+                    upstream.name
+                ),
+            );
+        }
+    }
 }
 
 fn default_server() -> ServerConfig {

@@ -46,6 +46,7 @@ mod summary;
 mod summary_filters;
 mod types;
 mod upstream;
+mod upstream_tls;
 
 pub use error::{ConfigError, ConfigErrors};
 pub use files::MAX_FILTER_FILE_BYTES;

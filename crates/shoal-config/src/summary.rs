@@ -11,6 +11,7 @@ use crate::types::{
     AccessLogConfig, AccessLogFormat, AccessLogTarget, AdminConfig, ClientAuth, Config,
     HealthCheckKind, HealthConfig, HostMatch, ListenerConfig, ListenerProtocol, ListenerTlsConfig,
     OutlierConfig, PathMatch, Rewrite, RouteConfig, RouteMatch, RouteTarget, UpstreamConfig,
+    UpstreamProtocol,
 };
 
 /// Width of the label column; fits the longest label, `hash_balance_factor`.
@@ -206,6 +207,30 @@ pub fn target_text(target: &RouteTarget) -> String {
     }
 }
 
+/// `http1`, `h2 (cleartext, prior knowledge)`, or with TLS: `h2 over TLS: ca PATH,
+/// server_name NAME, client_cert PATH`.
+fn render_protocol(upstream: &UpstreamConfig) -> String {
+    let Some(tls) = &upstream.tls else {
+        return match upstream.protocol {
+            UpstreamProtocol::Http1 => "http1".to_string(),
+            UpstreamProtocol::H2 => "h2 (cleartext, prior knowledge)".to_string(),
+        };
+    };
+    let name = match &tls.server_name {
+        Some(name) => name.clone(),
+        None => "each backend's IP".to_string(),
+    };
+    let mut text = format!(
+        "{} over TLS: ca {}, server_name {name}",
+        upstream.protocol,
+        tls.ca.display()
+    );
+    if let Some(identity) = &tls.client_identity {
+        let _ = write!(text, ", client_cert {}", identity.cert.display());
+    }
+    text
+}
+
 fn render_rewrite(rewrite: &Rewrite) -> String {
     match rewrite {
         Rewrite::ReplacePrefix { from, to } => format!("rewrite {from} => {to}"),
@@ -260,6 +285,7 @@ fn upstream_block(out: &mut Lines, upstream: &UpstreamConfig) {
         ),
     );
     out.row("max_idle_connections", upstream.max_idle_connections);
+    out.row("protocol", render_protocol(upstream));
     match &upstream.health {
         Some(health) => {
             let (probe, extras) = render_health(health);

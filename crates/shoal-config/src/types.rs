@@ -2,6 +2,7 @@
 //! checked; defaults are filled in. See docs/config.md for the user-facing description.
 
 use std::net::SocketAddr;
+use std::path::PathBuf;
 use std::time::Duration;
 
 use shoal_core::{Algorithm, HashKey};
@@ -315,6 +316,11 @@ pub struct UpstreamConfig {
     pub keepalive_timeout: Duration,
     /// At most this many idle pooled connections per backend per worker. Default 128.
     pub max_idle_connections: usize,
+    /// `protocol = "http1" | "h2"`: how requests travel to the backends. Default http1.
+    pub protocol: UpstreamProtocol,
+    /// `tls = { ca, server_name, client_cert, client_key }`: TLS to the backends, verified
+    /// against `ca`. None (the default) = cleartext.
+    pub tls: Option<UpstreamTls>,
     /// `[upstreams.NAME.health]`: active checks; absent = none (backends are ready as soon
     /// as they are configured, and only passive checks judge them).
     pub health: Option<HealthConfig>,
@@ -336,6 +342,57 @@ pub struct UpstreamConfig {
     pub ws_idle_timeout: Duration,
     /// `sticky = { cookie, ttl, secret_file }`: session affinity by a signed cookie.
     pub sticky: Option<crate::StickyConfig>,
+}
+
+/// How an upstream's requests travel to its backends.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum UpstreamProtocol {
+    /// HTTP/1.1: one request at a time per connection, idle connections pooled.
+    #[default]
+    Http1,
+    /// HTTP/2: requests multiplexed over one connection per backend per worker (more when the
+    /// backend's concurrent-stream limit is reached). Without `tls`: cleartext with prior
+    /// knowledge (h2c); with `tls`: negotiated by ALPN, and a backend that does not select h2
+    /// is a failed connection.
+    H2,
+}
+
+impl UpstreamProtocol {
+    /// The config spelling: `http1` or `h2`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            UpstreamProtocol::Http1 => "http1",
+            UpstreamProtocol::H2 => "h2",
+        }
+    }
+}
+
+impl std::fmt::Display for UpstreamProtocol {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// `[upstreams.NAME] tls = { ... }`: TLS from shoal to the backends. Certificates are always
+/// verified; there is no setting to turn that off, and no fallback to cleartext.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct UpstreamTls {
+    /// PEM bundle of the CA certificates the backends' certificates must chain to (only
+    /// these are trusted, not the system's). Relative to the config file's directory.
+    pub ca: PathBuf,
+    /// The name sent as SNI and checked against the certificate: a DNS name or an IP
+    /// address. None = each backend's own IP address (its certificate must then carry that
+    /// IP as a subject alternative name).
+    pub server_name: Option<String>,
+    /// A client certificate for mTLS: `client_cert` and `client_key`, both or neither.
+    pub client_identity: Option<TlsIdentity>,
+}
+
+/// A certificate chain (PEM, leaf first) and its private key (PEM).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TlsIdentity {
+    pub cert: PathBuf,
+    pub key: PathBuf,
 }
 
 /// What an active check sends.

@@ -3,14 +3,15 @@
 //! tables are parsed in `health.rs` and `outlier.rs`).
 
 use std::net::SocketAddr;
+use std::path::Path;
 use std::time::Duration;
 
 use shoal_core::{Algorithm, HashKey};
 use toml::de::DeValue;
 
 use crate::document::{all, Ctx, Node, Table};
-use crate::types::{BackendConfig, OutlierConfig, UpstreamConfig};
-use crate::{health, outlier};
+use crate::types::{BackendConfig, OutlierConfig, UpstreamConfig, UpstreamProtocol};
+use crate::{health, outlier, upstream_tls};
 
 const KEYS: &[&str] = &[
     "algorithm",
@@ -25,6 +26,8 @@ const KEYS: &[&str] = &[
     "retry_backoff",
     "keepalive_timeout",
     "max_idle_connections",
+    "protocol",
+    "tls",
     "panic_threshold",
     "slow_start",
     "drain_timeout",
@@ -61,17 +64,27 @@ pub(crate) const DEFAULT_DRAIN_TIMEOUT: Duration = Duration::from_secs(30);
 /// almost always a client that went away without closing.
 pub(crate) const DEFAULT_WS_IDLE_TIMEOUT: Duration = Duration::from_secs(3600);
 
-/// All of `[upstreams]`, in file order.
-pub(crate) fn upstreams(ctx: &mut Ctx, table: &Table<'_, '_>) -> Option<Vec<UpstreamConfig>> {
+/// All of `[upstreams]`, in file order. `base_dir`: the config file's directory when loading
+/// from a file (TLS file paths are resolved against it and the files checked).
+pub(crate) fn upstreams(
+    ctx: &mut Ctx,
+    table: &Table<'_, '_>,
+    base_dir: Option<&Path>,
+) -> Option<Vec<UpstreamConfig>> {
     let mut parsed = Vec::new();
     for (name, key_span, node) in table.entries() {
         let named = ctx.name("upstream", &node.path, &key_span, name);
-        parsed.push(upstream(ctx, name, &node).filter(|_| named));
+        parsed.push(upstream(ctx, name, &node, base_dir).filter(|_| named));
     }
     all(parsed)
 }
 
-fn upstream(ctx: &mut Ctx, name: &str, node: &Node<'_, '_>) -> Option<UpstreamConfig> {
+fn upstream(
+    ctx: &mut Ctx,
+    name: &str,
+    node: &Node<'_, '_>,
+    base_dir: Option<&Path>,
+) -> Option<UpstreamConfig> {
     let table = ctx.table(node)?;
     table.check_keys(ctx, KEYS);
     let algorithm = ctx.field(&table, "algorithm", Algorithm::default(), |ctx, n| {
@@ -176,6 +189,15 @@ fn upstream(ctx: &mut Ctx, name: &str, node: &Node<'_, '_>) -> Option<UpstreamCo
         DEFAULT_MAX_IDLE_CONNECTIONS,
         |ctx, n| ctx.usize(n, 0..=MAX_IDLE_CONNECTIONS),
     );
+    let protocol = ctx.field(
+        &table,
+        "protocol",
+        UpstreamProtocol::default(),
+        upstream_tls::protocol,
+    );
+    let tls = ctx.field(&table, "tls", None, |ctx, n| {
+        upstream_tls::tls(ctx, n, base_dir).map(Some)
+    });
     let panic_threshold = ctx.field(
         &table,
         "panic_threshold",
@@ -222,6 +244,8 @@ fn upstream(ctx: &mut Ctx, name: &str, node: &Node<'_, '_>) -> Option<UpstreamCo
         retry_backoff: retry_backoff?,
         keepalive_timeout: keepalive_timeout?,
         max_idle_connections: max_idle_connections?,
+        protocol: protocol?,
+        tls: tls?,
         health: health?,
         outlier: outlier?,
         panic_threshold: panic_threshold?,

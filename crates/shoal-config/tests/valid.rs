@@ -148,6 +148,16 @@ fn full_example_parses_to_the_expected_config() {
                 retry_backoff: Duration::from_millis(50),
                 keepalive_timeout: Duration::from_secs(30),
                 max_idle_connections: 64,
+                protocol: UpstreamProtocol::H2,
+                // from_toml_str keeps paths as written; only `load` resolves and reads them.
+                tls: Some(UpstreamTls {
+                    ca: "certs/backend-ca.pem".into(),
+                    server_name: Some("api.internal".into()),
+                    client_identity: Some(TlsIdentity {
+                        cert: "certs/shoal.pem".into(),
+                        key: "certs/shoal.key".into(),
+                    }),
+                }),
                 health: Some(HealthConfig {
                     kind: HealthCheckKind::Http,
                     path: "/ready?deep=1".into(),
@@ -196,6 +206,8 @@ fn full_example_parses_to_the_expected_config() {
                 retry_backoff: Duration::from_millis(25),
                 keepalive_timeout: Duration::from_secs(60),
                 max_idle_connections: 128,
+                protocol: UpstreamProtocol::Http1,
+                tls: None,
                 health: Some(HealthConfig {
                     kind: HealthCheckKind::Tcp,
                     path: "/health/ready".into(),
@@ -270,6 +282,8 @@ fn minimal_config_gets_every_default() {
     assert_eq!(upstream.retry_backoff, Duration::from_millis(25));
     assert_eq!(upstream.keepalive_timeout, Duration::from_secs(60));
     assert_eq!(upstream.max_idle_connections, 128);
+    assert_eq!(upstream.protocol, UpstreamProtocol::Http1);
+    assert_eq!(upstream.tls, None);
     assert_eq!(upstream.health, None);
     assert_eq!(upstream.outlier, OutlierConfig::default());
     assert_eq!(

@@ -109,6 +109,8 @@ mod tests {
             retry_backoff: Duration::from_millis(25),
             keepalive_timeout: Duration::from_secs(60),
             max_idle_connections: 128,
+            protocol: shoal_config::UpstreamProtocol::Http1,
+            tls: None,
             health,
             outlier: OutlierConfig {
                 consecutive_5xx: 7,

@@ -51,7 +51,10 @@ pub use jitter::{jittered, JITTER_FRACTION};
 pub use outcome::Outcome;
 pub use panic_mode::panic_mode;
 pub use probe_error::ProbeError;
-pub use probe_http::{parse_status_line, probe_http, probe_request, MAX_HEAD_BYTES};
+pub use probe_http::{
+    parse_status_line, probe_http, probe_http_with, probe_request, read_status, PlainHttp,
+    ProbeClient, MAX_HEAD_BYTES,
+};
 pub use probe_outcome::ProbeOutcome;
 pub use probe_tcp::probe_tcp;
 pub use prober::Prober;

@@ -15,6 +15,12 @@ pub enum ProbeError {
     Write(#[source] io::Error),
     #[error("read: {0}")]
     Read(#[source] io::Error),
+    /// The TLS handshake failed (certificate, protocol) or TLS is not usable.
+    #[error("TLS: {0}")]
+    Tls(String),
+    /// An HTTP/2 probe failed at the protocol level.
+    #[error("HTTP/2: {0}")]
+    Http2(String),
     #[error("connection closed before a status line")]
     Closed,
     #[error("no status line in the first {0} bytes")]

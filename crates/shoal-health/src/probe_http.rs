@@ -1,7 +1,8 @@
+use std::future::Future;
 use std::net::SocketAddr;
 use std::time::Duration;
 
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::net::TcpStream;
 
 use crate::{ProbeError, ProbeOutcome};
@@ -25,7 +26,19 @@ pub async fn probe_http(
     timeout: Duration,
     expect: (u16, u16),
 ) -> ProbeOutcome {
-    let result = match tokio::time::timeout(timeout, fetch_status(addr, path, host)).await {
+    probe_http_with(&PlainHttp, addr, path, host, timeout, expect).await
+}
+
+/// [`probe_http`] through `client`, which decides how the backend is reached (TLS, HTTP/2).
+pub async fn probe_http_with<C: ProbeClient>(
+    client: &C,
+    addr: SocketAddr,
+    path: &str,
+    host: &str,
+    timeout: Duration,
+    expect: (u16, u16),
+) -> ProbeOutcome {
+    let result = match tokio::time::timeout(timeout, client.get_status(addr, path, host)).await {
         Ok(result) => result,
         Err(_elapsed) => Err(ProbeError::Timeout(timeout)),
     };
@@ -36,6 +49,39 @@ pub async fn probe_http(
         Err(e) => e,
     };
     ProbeOutcome::NotReady(error.to_string())
+}
+
+/// How an HTTP probe reaches a backend and gets a status. [`PlainHttp`] is HTTP/1.1 over a
+/// fresh TCP connection; the upstream layer supplies TLS or HTTP/2 for upstreams that speak
+/// them (a TLS backend would otherwise look down). The caller bounds the time it takes.
+pub trait ProbeClient: Sync {
+    /// `GET path` with `host` as the authority: the response status, or why there is none.
+    /// `path` and `host` must pass [`probe_request`]'s checks before anything is sent.
+    fn get_status(
+        &self,
+        addr: SocketAddr,
+        path: &str,
+        host: &str,
+    ) -> impl Future<Output = Result<u16, ProbeError>> + Send;
+}
+
+/// HTTP/1.1 over a fresh cleartext TCP connection.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct PlainHttp;
+
+impl ProbeClient for PlainHttp {
+    async fn get_status(
+        &self,
+        addr: SocketAddr,
+        path: &str,
+        host: &str,
+    ) -> Result<u16, ProbeError> {
+        let request = probe_request(path, host)?;
+        let mut stream = TcpStream::connect(addr)
+            .await
+            .map_err(ProbeError::Connect)?;
+        read_status(&mut stream, &request).await
+    }
 }
 
 /// The probe request, or why it cannot be sent.
@@ -57,15 +103,18 @@ fn is_token(s: &str) -> bool {
     !s.is_empty() && s.bytes().all(|b| b.is_ascii_graphic())
 }
 
-async fn fetch_status(addr: SocketAddr, path: &str, host: &str) -> Result<u16, ProbeError> {
-    let request = probe_request(path, host)?;
-    let mut stream = TcpStream::connect(addr)
-        .await
-        .map_err(ProbeError::Connect)?;
+/// Writes `request` (from [`probe_request`]) on `stream`, which may be TLS, and reads the
+/// status of the response.
+pub async fn read_status<S>(stream: &mut S, request: &str) -> Result<u16, ProbeError>
+where
+    S: AsyncRead + AsyncWrite + Unpin,
+{
     stream
         .write_all(request.as_bytes())
         .await
         .map_err(ProbeError::Write)?;
+    // TLS keeps the request in its buffer until flushed.
+    stream.flush().await.map_err(ProbeError::Write)?;
     let mut head = Vec::with_capacity(128);
     let mut chunk = [0u8; 512];
     loop {

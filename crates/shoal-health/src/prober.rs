@@ -3,7 +3,7 @@ use std::time::Duration;
 
 use shoal_config::{HealthCheckKind, HealthConfig};
 
-use crate::{probe_http, probe_tcp, ProbeOutcome};
+use crate::{probe_http_with, probe_tcp, PlainHttp, ProbeClient, ProbeOutcome};
 
 /// One upstream's active check, ready to run against any of its backends: one
 /// [`Prober::check`] call is one probe round for one backend. Scheduling (interval, jitter)
@@ -39,13 +39,18 @@ impl Prober {
     /// whatever readiness said (a dead backend is `down`, not merely `not_ready`). TCP: a
     /// connect; `liveness_path` has no meaning there and is ignored.
     pub async fn check(&self, addr: SocketAddr) -> ProbeOutcome {
+        self.check_with(addr, &PlainHttp).await
+    }
+
+    /// [`Prober::check`] with HTTP probes sent through `client` (TLS, HTTP/2).
+    pub async fn check_with<C: ProbeClient>(&self, addr: SocketAddr, client: &C) -> ProbeOutcome {
         match self.kind {
             HealthCheckKind::Tcp => probe_tcp(addr, self.timeout).await,
-            HealthCheckKind::Http => self.check_http(addr).await,
+            HealthCheckKind::Http => self.check_http(addr, client).await,
         }
     }
 
-    async fn check_http(&self, addr: SocketAddr) -> ProbeOutcome {
+    async fn check_http<C: ProbeClient>(&self, addr: SocketAddr, client: &C) -> ProbeOutcome {
         // Default Host: the backend address, as a client dialling it directly would send.
         let default_host;
         let host = match &self.host {
@@ -55,11 +60,12 @@ impl Prober {
                 default_host.as_str()
             }
         };
-        let readiness = probe_http(addr, &self.path, host, self.timeout, self.expect);
+        let readiness = probe_http_with(client, addr, &self.path, host, self.timeout, self.expect);
         let Some(liveness_path) = &self.liveness_path else {
             return readiness.await;
         };
-        let liveness = probe_http(addr, liveness_path, host, self.timeout, self.expect);
+        let liveness =
+            probe_http_with(client, addr, liveness_path, host, self.timeout, self.expect);
         let (readiness, liveness) = tokio::join!(readiness, liveness);
         match liveness.reason() {
             None => readiness,

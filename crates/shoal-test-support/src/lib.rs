@@ -7,6 +7,8 @@
 //!   [`TestClient::raw`] for hostile bytes, read back with [`RawResponse`].
 //! - [`TestCa`]: certificates made at test time; [`TempDir`]: scratch files.
 //! - [`TestWsBackend`]: a WebSocket echo backend (tokio-tungstenite), or one refusing upgrades.
+//! - [`TlsFront`]: TLS in front of any test backend (a TLS backend for upstream TLS tests).
+//! - [`GrpcBackend`]: an HTTP/2-only backend with gRPC-style streaming echo and trailers.
 //! - [`eventually`]: bounded polling for state only observable by looking.
 //! - [`WebDriver`]: headless Chromium through chromedriver, for the dashboard's tests.
 //!
@@ -14,6 +16,7 @@
 //! except as a dev-dependency.
 
 mod eventually;
+mod grpc_backend;
 mod raw_response;
 mod temp_dir;
 mod test_backend;
@@ -21,9 +24,14 @@ mod test_ca;
 mod test_client;
 mod test_proxy;
 mod test_ws_backend;
+mod tls_front;
 mod web_driver;
 
 pub use eventually::eventually;
+pub use grpc_backend::{
+    body_channel, grpc_message, take_grpc_messages, BodySender, ChannelBody, GrpcBackend,
+    GrpcBackendBuilder, GrpcRequest,
+};
 pub use raw_response::RawResponse;
 pub use temp_dir::TempDir;
 pub use test_backend::{Mode, RecordedRequest, TestBackend, TestBackendBuilder};
@@ -31,4 +39,5 @@ pub use test_ca::{TestCa, TestCert};
 pub use test_client::{TestClient, TestResponse};
 pub use test_proxy::TestProxy;
 pub use test_ws_backend::TestWsBackend;
+pub use tls_front::{Handshake, TlsFront, TlsFrontBuilder};
 pub use web_driver::{Element, WebDriver};

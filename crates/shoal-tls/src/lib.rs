@@ -6,10 +6,12 @@
 //! What certificate to present, which names to trust and when to reload stay with the code
 //! that owns the listener or the upstream; this crate has no I/O but reading files.
 
+mod client;
 mod key_pair;
 mod pem_file;
 mod provider;
 
+pub use client::{server_name, ClientConfigError, ClientIdentity, ClientMaterial, ClientTlsError};
 pub use key_pair::{load_key_pair, KeyPair, KeyPairError};
 pub use pem_file::{read_certificates, read_private_key, read_roots, TlsFileError};
 pub use provider::{crypto_provider, PROTOCOL_VERSIONS};

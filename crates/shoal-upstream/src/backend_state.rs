@@ -10,6 +10,8 @@ use tokio::sync::mpsc::UnboundedSender;
 use crate::clock::now_ns;
 use crate::connect_error::ConnectError;
 use crate::h1::BackendConn;
+use crate::h2::{H2Conn, H2Pool, StreamSlot};
+use crate::transport::Transport;
 use crate::tunnels::{CloseSignal, Tunnels};
 
 /// Latency assumed for a backend with no measurements yet (Linkerd uses a similar default):
@@ -47,6 +49,8 @@ pub struct BackendState {
     idle: Box<[Mutex<Vec<IdleConn>>]>,
     /// WebSocket tunnels open to this backend, for paced closing when it drains.
     tunnels: Tunnels,
+    /// HTTP/2 connections (`protocol = "h2"`), shared by requests, per worker as well.
+    h2: H2Pool,
 }
 
 #[derive(Debug)]
@@ -161,6 +165,7 @@ impl BackendState {
                 .map(|_| Mutex::new(Vec::new()))
                 .collect(),
             tunnels: Tunnels::default(),
+            h2: H2Pool::new(workers),
         }
     }
 
@@ -322,17 +327,18 @@ impl BackendState {
         }
     }
 
-    /// A connection for `worker`: the most recently used idle one that is still open, else
-    /// (or when `fresh`) a new one.
+    /// A connection for `worker` made by `transport`: the most recently used idle one that is
+    /// still open, else (or when `fresh`) a new one.
     pub async fn conn(
         &self,
         worker: usize,
         fresh: bool,
+        transport: &Transport,
         connect_timeout: Duration,
         keepalive_timeout: Duration,
     ) -> Result<PooledConn, ConnectError> {
         if !fresh {
-            if let Some(conn) = self.take_idle(worker, keepalive_timeout) {
+            if let Some(conn) = self.take_idle(worker, transport.id(), keepalive_timeout) {
                 return Ok(PooledConn { conn, reused: true });
             }
         } else {
@@ -343,21 +349,56 @@ impl BackendState {
                 }
             }
         }
-        let conn = BackendConn::connect(self.addr, connect_timeout).await?;
+        let conn = BackendConn::connect(transport, self.addr, connect_timeout).await?;
         Ok(PooledConn {
             conn,
             reused: false,
         })
     }
 
-    fn take_idle(&self, worker: usize, keepalive_timeout: Duration) -> Option<BackendConn> {
+    /// A stream for `worker` on an HTTP/2 connection made by `transport`: on one with room
+    /// under the backend's concurrent-stream limit, else on a new connection.
+    pub async fn h2_stream(
+        &self,
+        worker: usize,
+        transport: &Transport,
+        connect_timeout: Duration,
+        keepalive_timeout: Duration,
+    ) -> Result<(H2Conn, StreamSlot), ConnectError> {
+        self.h2
+            .stream(
+                worker,
+                transport,
+                self.addr,
+                connect_timeout,
+                keepalive_timeout,
+            )
+            .await
+    }
+
+    /// Open HTTP/2 connections to this backend, all workers (for tests and the admin API).
+    pub fn h2_connections(&self) -> usize {
+        self.h2.connections()
+    }
+
+    fn take_idle(
+        &self,
+        worker: usize,
+        transport: u64,
+        keepalive_timeout: Duration,
+    ) -> Option<BackendConn> {
         let slot = self.idle.get(worker % self.idle.len())?;
         let mut idle = slot.lock().ok()?;
-        while let Some(entry) = idle.pop() {
+        while let Some(mut entry) = idle.pop() {
             if entry.since.elapsed() > keepalive_timeout {
                 // The newest is too old, so are the rest: drop them all (closing them).
                 idle.clear();
                 return None;
+            }
+            // Made under settings a reload has since replaced (cleartext, another CA): never
+            // reused, closed here.
+            if entry.conn.transport_id() != transport {
+                continue;
             }
             if !entry.conn.is_stale() {
                 return Some(entry.conn);
@@ -433,12 +474,14 @@ impl BackendState {
         self.tunnels.closed_by_drain()
     }
 
-    /// Closes every idle connection (a backend leaving, or going down).
+    /// Closes every idle connection (a backend leaving, or going down). HTTP/2 connections
+    /// are let go: streams under way finish, then they close.
     pub fn close_idle(&self) {
         for slot in self.idle.iter() {
             if let Ok(mut idle) = slot.lock() {
                 idle.clear();
             }
         }
+        self.h2.clear();
     }
 }

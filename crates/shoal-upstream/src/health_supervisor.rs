@@ -23,6 +23,8 @@ use tokio::task::JoinHandle;
 
 use crate::backend_state::{BackendState, HealthEvent};
 use crate::transition_feed::{TransitionEvent, TransitionFeed};
+use crate::transport::Transport;
+use crate::transport_probe::TransportProbe;
 use crate::upstream::Upstream;
 
 /// How often timers are checked and slow-start weights republished.
@@ -87,6 +89,8 @@ struct Entry {
     backend: Arc<BackendState>,
     prober: Option<JoinHandle<()>>,
     health: Option<HealthConfig>,
+    /// The id of the transport the prober reaches the backend with.
+    transport: u64,
     /// Probe results from an older prober (before a reload) are ignored.
     generation: u64,
 }
@@ -353,22 +357,30 @@ impl SupervisorTask {
                     backend: Arc::clone(backend),
                     prober: None,
                     health: None,
+                    transport: 0,
                     generation: 0,
                 });
                 if let Some(t) = entry.state.set_policy(policy.clone(), now) {
                     log_transition(&self.feed, &key, &t);
                 }
-                // A new prober when the probe settings changed (or there was none).
-                if entry.health != config.health || entry.prober.is_none() {
+                // A new prober when the probe settings or the way to reach the backend (TLS,
+                // HTTP/2) changed, or there was none.
+                let transport = upstream.transport();
+                if entry.health != config.health
+                    || entry.transport != transport.id()
+                    || entry.prober.is_none()
+                {
                     if let Some(p) = entry.prober.take() {
                         p.abort();
                     }
                     entry.health = config.health.clone();
+                    entry.transport = transport.id();
                     entry.generation = self.generation;
                     if let Some(health) = &config.health {
                         entry.prober = Some(spawn_prober(
                             key.clone(),
                             health,
+                            Arc::clone(transport),
                             self.generation,
                             self.rng.next_u64(),
                             self.tx.clone(),
@@ -517,16 +529,21 @@ fn publish(entry: &Entry, now: Instant) {
 fn spawn_prober(
     key: Key,
     health: &HealthConfig,
+    transport: Arc<Transport>,
     generation: u64,
     seed: u64,
     tx: UnboundedSender<Msg>,
 ) -> JoinHandle<()> {
     let prober = Prober::new(health);
     let interval = health.interval;
+    let client = TransportProbe {
+        transport,
+        connect_timeout: health.timeout,
+    };
     tokio::spawn(async move {
         let mut rng = Rng::new(seed);
         loop {
-            let outcome = prober.check(key.1).await;
+            let outcome = prober.check_with(key.1, &client).await;
             let msg = Msg::Probe {
                 key: key.clone(),
                 generation,

@@ -8,13 +8,17 @@
 //! or anything HTTP-server-side.
 
 mod backend_state;
+mod backend_stream;
 mod body;
 mod clock;
 mod connect_error;
 pub mod h1;
+pub mod h2;
 mod health_supervisor;
 mod retry_budget;
 mod transition_feed;
+mod transport;
+mod transport_probe;
 mod tried;
 mod tunnels;
 mod upstream;
@@ -22,12 +26,14 @@ mod upstream;
 pub use backend_state::{
     BackendState, HealthEvent, InFlight, OpenTunnel, PassiveLimits, PooledConn,
 };
+pub use backend_stream::BackendStream;
 pub use body::{BodyError, BodyTooLarge, UpstreamBody};
 pub use clock::now_ns;
 pub use connect_error::ConnectError;
 pub use health_supervisor::{HealthSupervisor, HealthView, Operation, SupervisorTask};
 pub use retry_budget::{backoff, RetryBudget, RetryPermit};
 pub use transition_feed::TransitionEvent;
+pub use transport::Transport;
 pub use tried::{Tried, MAX_TRIES};
 pub use tunnels::paced_close_offset;
 pub use upstream::{Upstream, UpstreamRegistry};

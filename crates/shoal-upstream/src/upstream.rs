@@ -12,6 +12,7 @@ use tokio::sync::mpsc::UnboundedSender;
 
 use crate::backend_state::{BackendState, HealthEvent, PassiveLimits};
 use crate::retry_budget::RetryBudget;
+use crate::transport::{Transport, TransportKey};
 use crate::tried::Tried;
 
 /// A named group of backends with one balancer, as served by one config snapshot.
@@ -26,6 +27,8 @@ pub struct Upstream {
     /// Weights are handed to the balancer multiplied by this, so slow start can lower even
     /// a weight of 1 in fine steps (balancers see whole numbers).
     weight_scale: u32,
+    /// How its backends are reached (TLS or not, HTTP/1.1 or HTTP/2).
+    transport: Arc<Transport>,
 }
 
 /// See [`Upstream::weight_scale`]. Not for ring_hash, whose ring has virtual_nodes × weight
@@ -93,6 +96,11 @@ impl Upstream {
         &self.budget
     }
 
+    /// How its backends are reached.
+    pub fn transport(&self) -> &Arc<Transport> {
+        &self.transport
+    }
+
     /// True while the upstream is in panic mode.
     pub fn in_panic(&self) -> bool {
         self.panic.load(Ordering::Relaxed)
@@ -132,6 +140,8 @@ pub struct UpstreamRegistry {
     states: Mutex<HashMap<(String, SocketAddr), Arc<BackendState>>>,
     budgets: Mutex<HashMap<String, Arc<RetryBudget>>>,
     panics: Mutex<HashMap<String, Arc<AtomicBool>>>,
+    /// Per upstream name: what its transport was made from, and the transport.
+    transports: Mutex<HashMap<String, (TransportKey, Arc<Transport>)>>,
     events: Option<UnboundedSender<HealthEvent>>,
 }
 
@@ -143,6 +153,7 @@ impl UpstreamRegistry {
             states: Mutex::new(HashMap::new()),
             budgets: Mutex::new(HashMap::new()),
             panics: Mutex::new(HashMap::new()),
+            transports: Mutex::new(HashMap::new()),
             events,
         }
     }
@@ -220,12 +231,33 @@ impl UpstreamRegistry {
             budget,
             panic,
             weight_scale,
+            transport: self.transport(config),
         }
+    }
+
+    /// The upstream's transport: the one it had when nothing it is made from changed (so
+    /// pooled connections and TLS sessions carry over), else a new one.
+    fn transport(&self, config: &UpstreamConfig) -> Arc<Transport> {
+        // Files are read outside the lock.
+        let key = TransportKey::load(config);
+        let mut transports = self.transports.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some((known, transport)) = transports.get(&config.name) {
+            if *known == key {
+                return Arc::clone(transport);
+            }
+        }
+        let transport = Arc::new(Transport::new(&config.name, &key));
+        transports.insert(config.name.clone(), (key, Arc::clone(&transport)));
+        transport
     }
 
     /// Forgets backends no longer in any upstream of `keep` (after a snapshot is swapped
     /// in), closing their idle connections.
     pub fn retain(&self, keep: &[&UpstreamConfig]) {
+        self.transports
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .retain(|name, _| keep.iter().any(|u| &u.name == name));
         let mut states = self.states.lock().unwrap_or_else(|e| e.into_inner());
         states.retain(|(name, addr), state| {
             let kept = keep

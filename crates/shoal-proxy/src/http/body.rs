@@ -1,5 +1,6 @@
 //! The body of every response shoal sends: a short text shoal wrote itself, or a backend's
-//! body streamed through. One concrete type, no boxing on the hot path.
+//! body streamed through (HTTP/1.1 or HTTP/2, trailers included). One concrete type, no
+//! boxing on the hot path.
 
 use std::io;
 use std::pin::Pin;
@@ -8,6 +9,7 @@ use std::task::{Context, Poll};
 use bytes::Bytes;
 use http_body::{Body, Frame, SizeHint};
 use shoal_upstream::h1::ResponseBody;
+use shoal_upstream::h2::H2ResponseBody;
 use shoal_upstream::RetryPermit;
 
 use super::client_io::RequestActive;
@@ -23,6 +25,7 @@ pub(crate) struct ProxyBody {
 enum Kind {
     Full(Option<Bytes>),
     Backend(ResponseBody),
+    H2(H2ResponseBody),
 }
 
 impl ProxyBody {
@@ -54,6 +57,18 @@ impl ProxyBody {
             _permit: Some(permit),
         }
     }
+
+    pub(crate) fn h2(
+        body: H2ResponseBody,
+        active: RequestActive,
+        permit: RetryPermit,
+    ) -> ProxyBody {
+        ProxyBody {
+            kind: Kind::H2(body),
+            _active: Some(active),
+            _permit: Some(permit),
+        }
+    }
 }
 
 impl Body for ProxyBody {
@@ -67,6 +82,7 @@ impl Body for ProxyBody {
         match &mut self.get_mut().kind {
             Kind::Full(bytes) => Poll::Ready(bytes.take().map(|b| Ok(Frame::data(b)))),
             Kind::Backend(body) => Pin::new(body).poll_frame(cx),
+            Kind::H2(body) => Pin::new(body).poll_frame(cx),
         }
     }
 
@@ -74,6 +90,7 @@ impl Body for ProxyBody {
         match &self.kind {
             Kind::Full(bytes) => bytes.is_none(),
             Kind::Backend(body) => body.is_end_stream(),
+            Kind::H2(body) => body.is_end_stream(),
         }
     }
 
@@ -82,6 +99,7 @@ impl Body for ProxyBody {
             Kind::Full(Some(b)) => SizeHint::with_exact(b.len() as u64),
             Kind::Full(None) => SizeHint::with_exact(0),
             Kind::Backend(body) => body.size_hint(),
+            Kind::H2(body) => body.size_hint(),
         }
     }
 }

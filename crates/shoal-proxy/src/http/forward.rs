@@ -11,12 +11,15 @@
 //! - a response timeout counts like a failure after sending (idempotent, no body, within
 //!   `retries` and the budget: another backend); an invalid response or a failing client
 //!   body is not retried.
+//!
+//! HTTP/2 upstreams (`protocol = "h2"`) take one branch to `forward_h2.rs`, same rules.
 
 use std::sync::Arc;
 use std::time::Instant;
 
 use http::request::Parts;
 use http::{Method, Response, Version};
+use shoal_config::UpstreamProtocol;
 use shoal_core::Algorithm;
 use shoal_health::Outcome;
 use shoal_upstream::h1::{ExchangeError, Release, ResponseBody};
@@ -26,11 +29,12 @@ use super::body::ProxyBody;
 use super::client_io::RequestActive;
 use super::connection::ConnContext;
 use super::error_response::ProxyError;
+use super::forward_h2::forward_h2;
 use super::gateway::Pin;
 use super::headers::strip_hop_by_hop;
 use super::pipeline::with_rng;
 
-fn is_idempotent(method: &Method) -> bool {
+pub(super) fn is_idempotent(method: &Method) -> bool {
     matches!(
         *method,
         Method::GET | Method::HEAD | Method::OPTIONS | Method::TRACE | Method::PUT | Method::DELETE
@@ -46,6 +50,10 @@ pub(crate) async fn forward(
     pin: &mut Pin,
     active: RequestActive,
 ) -> Result<Response<ProxyBody>, (ProxyError, RequestActive)> {
+    if upstream.transport().protocol() == UpstreamProtocol::H2 {
+        // Boxed: the HTTP/1.1 path's future stays as small as it was.
+        return Box::pin(forward_h2(ctx, upstream, parts, body, hash, pin, active)).await;
+    }
     let config = upstream.config();
     let permit = upstream.budget().start_request();
     let mut body = Some(body);
@@ -80,6 +88,7 @@ pub(crate) async fn forward(
             .conn(
                 ctx.worker,
                 fresh,
+                upstream.transport(),
                 config.connect_timeout,
                 config.keepalive_timeout,
             )
@@ -227,7 +236,7 @@ pub(crate) async fn forward(
 
 /// Takes a retry permit from the budget and waits the backoff. False when the budget is
 /// spent.
-async fn take_retry(
+pub(super) async fn take_retry(
     upstream: &Arc<Upstream>,
     slot: &mut Option<RetryPermit>,
     attempt: usize,

@@ -5,6 +5,7 @@ mod client_io;
 pub(crate) mod connection;
 mod error_response;
 mod forward;
+mod forward_h2;
 mod gateway;
 mod headers;
 

@@ -39,9 +39,9 @@ use std::time::Duration;
 use bytes::BytesMut;
 use hyper::upgrade::OnUpgrade;
 use hyper_util::rt::TokioIo;
+use shoal_upstream::BackendStream;
 use shoal_upstream::{InFlight, OpenTunnel};
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt, ReadBuf};
-use tokio::net::TcpStream;
 use tokio::time::Instant;
 
 use super::client_io::RequestActive;
@@ -63,7 +63,7 @@ const _: () =
 /// hyper to hand the client connection over.
 pub(crate) struct PendingTunnel {
     pub on_upgrade: OnUpgrade,
-    pub backend_stream: TcpStream,
+    pub backend_stream: BackendStream,
     /// Bytes the backend sent right after its 101 head: already WebSocket frames.
     pub early: BytesMut,
     pub idle_timeout: Duration,

@@ -141,7 +141,13 @@ pub(crate) async fn forward(
             break;
         };
         let in_flight = backend.start_request();
-        let mut conn = match BackendConn::connect(backend.addr(), config.connect_timeout).await {
+        let mut conn = match BackendConn::connect(
+            upstream.transport(),
+            backend.addr(),
+            config.connect_timeout,
+        )
+        .await
+        {
             Ok(conn) => conn,
             Err(e) => {
                 backend.record_failure();

@@ -12,14 +12,15 @@ use http::header;
 use http::request::Parts;
 use http::Method;
 use http_body_util::BodyExt;
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::net::TcpStream;
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWriteExt, ReadBuf};
 use tokio::time::{Instant, Sleep};
 
 use super::encode::{encode_chunk, encode_head, BodyFraming};
 use super::response_head::{parse_head, parse_upgrade_head, HeadError, ResponseHead};
+use crate::backend_stream::BackendStream;
 use crate::body::UpstreamBody;
 use crate::connect_error::ConnectError;
+use crate::transport::Transport;
 
 /// Read buffer growth step: room for a typical response head and some body.
 const READ_RESERVE: usize = 8 * 1024;
@@ -52,7 +53,9 @@ pub enum ExchangeError {
 
 #[derive(Debug)]
 pub struct BackendConn {
-    stream: TcpStream,
+    stream: BackendStream,
+    /// The [`Transport`] that made it: pools hand it only to requests of that transport.
+    transport: u64,
     pub(crate) read_buf: BytesMut,
     write_buf: Vec<u8>,
     /// The response-timeout timer, kept with the connection and moved lazily: one new timer
@@ -62,38 +65,60 @@ pub struct BackendConn {
 }
 
 impl BackendConn {
-    /// Opens a TCP connection to a backend.
-    pub async fn connect(addr: SocketAddr, timeout: Duration) -> Result<BackendConn, ConnectError> {
-        let stream = match tokio::time::timeout(timeout, TcpStream::connect(addr)).await {
-            Err(_) => return Err(ConnectError::Timeout(addr, timeout)),
-            Ok(Err(e)) if e.kind() == io::ErrorKind::ConnectionRefused => {
-                return Err(ConnectError::Refused(addr))
-            }
-            Ok(Err(e)) => return Err(ConnectError::Io(addr, e)),
-            Ok(Ok(s)) => s,
-        };
-        // Requests are small writes answered quickly: Nagle would add 40 ms stalls.
-        let _ = stream.set_nodelay(true);
+    /// Opens a connection to a backend: TCP, and TLS when the transport says so.
+    pub async fn connect(
+        transport: &Transport,
+        addr: SocketAddr,
+        timeout: Duration,
+    ) -> Result<BackendConn, ConnectError> {
+        let stream = transport.connect(addr, timeout).await?;
         Ok(BackendConn {
             stream,
+            transport: transport.id(),
             read_buf: BytesMut::with_capacity(READ_RESERVE),
             write_buf: Vec::with_capacity(1024),
             timer: None,
         })
     }
 
+    /// The id of the [`Transport`] that made this connection.
+    pub fn transport_id(&self) -> u64 {
+        self.transport
+    }
+
     /// True when an idle connection can no longer be used: the backend closed it, or sent
     /// bytes nobody asked for. Costs no system call unless the event loop saw the socket
     /// become readable (which an idle keep-alive connection never should).
-    pub fn is_stale(&self) -> bool {
+    pub fn is_stale(&mut self) -> bool {
         let mut cx = Context::from_waker(Waker::noop());
-        match self.stream.poll_read_ready(&mut cx) {
-            Poll::Pending => false,
-            Poll::Ready(Err(_)) => true,
-            Poll::Ready(Ok(())) => {
+        match &mut self.stream {
+            BackendStream::Plain(stream) => match stream.poll_read_ready(&mut cx) {
+                Poll::Pending => false,
+                Poll::Ready(Err(_)) => true,
+                Poll::Ready(Ok(())) => {
+                    let mut probe = [0u8; 1];
+                    !matches!(stream.try_read(&mut probe), Err(e) if e.kind() == io::ErrorKind::WouldBlock)
+                }
+            },
+            // TLS records may arrive on an idle connection without being a problem (TLS 1.3
+            // session tickets, key updates): only plaintext, an end or an error makes it
+            // stale, which a read of the TLS stream tells apart.
+            BackendStream::Tls(stream) => {
                 let mut probe = [0u8; 1];
-                !matches!(self.stream.try_read(&mut probe), Err(e) if e.kind() == io::ErrorKind::WouldBlock)
+                let mut buf = ReadBuf::new(&mut probe);
+                !Pin::new(&mut **stream)
+                    .poll_read(&mut cx, &mut buf)
+                    .is_pending()
             }
+        }
+    }
+
+    /// Makes sure what was written has left: TLS keeps records in rustls's buffer until
+    /// flushed. Nothing to do (and no call made) in cleartext.
+    async fn flush_tls(&mut self) -> io::Result<()> {
+        match &mut self.stream {
+            BackendStream::Plain(_) => Ok(()),
+            BackendStream::Tls(stream) => stream.flush().await,
         }
     }
 
@@ -123,7 +148,7 @@ impl BackendConn {
 
     /// The socket and the bytes already read past the 101's head (the first bytes of the
     /// new protocol), after [`Self::upgrade_within`] returned a 101.
-    pub fn into_upgraded(self) -> (TcpStream, BytesMut) {
+    pub fn into_upgraded(self) -> (BackendStream, BytesMut) {
         (self.stream, self.read_buf)
     }
 
@@ -213,6 +238,7 @@ impl BackendConn {
             }
             Ok(_) => {}
         }
+        self.flush_tls().await.map_err(ExchangeError::NoResponse)?;
         let written = match body {
             UpstreamBody::Empty => Ok(()),
             UpstreamBody::Stream(incoming) => self.send_body(incoming, framing, u64::MAX).await,
@@ -266,6 +292,8 @@ impl BackendConn {
                         self.stream.write_all(&data).await
                     }
                     .map_err(ExchangeError::NoResponse)?;
+                    // A streamed body goes on as it comes, not when rustls's buffer fills.
+                    self.flush_tls().await.map_err(ExchangeError::NoResponse)?;
                 }
                 Err(frame) => {
                     if let (Ok(trailers), BodyFraming::Chunked) = (frame.into_trailers(), framing) {
@@ -278,11 +306,11 @@ impl BackendConn {
                             self.write_buf.extend_from_slice(b"\r\n");
                         }
                         self.write_buf.extend_from_slice(b"\r\n");
-                        return self
-                            .stream
+                        self.stream
                             .write_all(&self.write_buf)
                             .await
-                            .map_err(ExchangeError::NoResponse);
+                            .map_err(ExchangeError::NoResponse)?;
+                        return self.flush_tls().await.map_err(ExchangeError::NoResponse);
                     }
                 }
             }
@@ -292,6 +320,7 @@ impl BackendConn {
                 .write_all(b"0\r\n\r\n")
                 .await
                 .map_err(ExchangeError::NoResponse)?;
+            self.flush_tls().await.map_err(ExchangeError::NoResponse)?;
         }
         Ok(())
     }
@@ -333,13 +362,22 @@ impl BackendConn {
     /// Reads more bytes into the read buffer (for the response body).
     pub(crate) fn poll_fill(&mut self, cx: &mut Context<'_>) -> Poll<io::Result<usize>> {
         self.read_buf.reserve(READ_RESERVE);
+        let stream = match &mut self.stream {
+            BackendStream::Plain(stream) => stream,
+            BackendStream::Tls(stream) => {
+                // One poll of tokio's read_buf future: it reads into the buffer's spare
+                // capacity without zeroing it, and dropping it after Pending loses nothing.
+                let read = std::pin::pin!(stream.read_buf(&mut self.read_buf));
+                return read.poll(cx);
+            }
+        };
         loop {
-            match self.stream.poll_read_ready(cx) {
+            match stream.poll_read_ready(cx) {
                 Poll::Pending => return Poll::Pending,
                 Poll::Ready(Err(e)) => return Poll::Ready(Err(e)),
                 Poll::Ready(Ok(())) => {}
             }
-            match self.stream.try_read_buf(&mut self.read_buf) {
+            match stream.try_read_buf(&mut self.read_buf) {
                 Ok(n) => return Poll::Ready(Ok(n)),
                 // Readiness was stale; try_read cleared it, so the next poll registers.
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => continue,

@@ -48,7 +48,7 @@ pub(super) fn shoal(args: &[&str]) -> Command {
 }
 
 /// Runs to completion (bounded) and returns (exit code, stdout, stderr).
-async fn run_to_end(args: &[&str]) -> (Option<i32>, String, String) {
+pub(super) async fn run_to_end(args: &[&str]) -> (Option<i32>, String, String) {
     let output = tokio::time::timeout(PROCESS_TIMEOUT, shoal(args).output())
         .await
         .unwrap_or_else(|_| panic!("shoal {args:?} did not finish"))
