@@ -24,6 +24,7 @@
 //! deserialised with serde derive, because derive stops at the first error and loses lines.
 
 mod admin;
+mod autoscale;
 mod config;
 mod document;
 mod error;
@@ -37,6 +38,11 @@ mod summary;
 mod types;
 mod upstream;
 
+pub use autoscale::{
+    AutoscaleConfig, CommandProviderConfig, KubernetesProviderConfig, PortRef,
+    ProcessProviderConfig, ProviderConfig, ScaleRule, ScaleTarget, Step, DEFAULT_SCALE_DOWN,
+    DEFAULT_SCALE_UP,
+};
 pub use error::{ConfigError, ConfigErrors};
 pub use summary::{render_match, summary, target_text};
 pub use types::*;

@@ -227,6 +227,11 @@ fn upstream_block(out: &mut Lines, upstream: &UpstreamConfig) {
     };
     out.row("slow_start", slow_start);
     out.row("drain_timeout", format_duration(upstream.drain_timeout));
+    if let Some(autoscale) = &upstream.autoscale {
+        let (provider, rules) = crate::autoscale::render(autoscale);
+        out.row("autoscale", provider);
+        out.row("", rules);
+    }
 }
 
 /// `127.0.0.1:9090 (token_file /etc/shoal/admin.token)`, or `off` without an `[admin]` table.

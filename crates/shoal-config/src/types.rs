@@ -203,7 +203,7 @@ pub struct UpstreamConfig {
     pub name: String,
     /// Default round_robin.
     pub algorithm: Algorithm,
-    /// In file order. Non-empty, no duplicate addresses.
+    /// In file order. No duplicate addresses; non-empty unless `autoscale` is set.
     pub backends: Vec<BackendConfig>,
     /// Required by nothing; used by ring_hash and maglev (absent there: client_ip).
     pub hash_key: Option<HashKey>,
@@ -241,6 +241,9 @@ pub struct UpstreamConfig {
     /// How long a draining backend's in-flight requests may take before it is removed
     /// anyway. Default 30s.
     pub drain_timeout: Duration,
+    /// `[upstreams.NAME.autoscale]`: the fleet grows and shrinks through a provider; absent
+    /// = the backends are the static ones (and runtime changes).
+    pub autoscale: Option<crate::autoscale::AutoscaleConfig>,
 }
 
 /// What an active check sends.

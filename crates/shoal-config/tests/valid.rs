@@ -160,6 +160,7 @@ fn full_example_parses_to_the_expected_config() {
                 panic_threshold: 30,
                 slow_start: Some(Duration::from_secs(60)),
                 drain_timeout: Duration::from_secs(10),
+                autoscale: None,
             },
             UpstreamConfig {
                 name: "api_next".into(),
@@ -204,6 +205,7 @@ fn full_example_parses_to_the_expected_config() {
                 panic_threshold: 50,
                 slow_start: None,
                 drain_timeout: Duration::from_secs(30),
+                autoscale: None,
             },
         ],
         admin: Some(AdminConfig {

@@ -120,6 +120,7 @@ mod tests {
             panic_threshold: 50,
             slow_start: Some(Duration::from_secs(60)),
             drain_timeout: Duration::from_secs(45),
+            autoscale: None,
         }
     }
 
