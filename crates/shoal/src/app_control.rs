@@ -8,9 +8,10 @@ use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
 use shoal_admin::{
-    BackendState as StateView, BackendView, CheckResult, CheckView, Control, ControlError,
-    ListenerView, ReloadSummary, RouteView, UpstreamView,
+    AutoscaleView, BackendState as StateView, BackendView, CheckResult, CheckView, Control,
+    ControlError, ListenerView, ReloadSummary, RouteView, UpstreamView,
 };
+use shoal_autoscale::{Autoscaler, ScaleError};
 use shoal_config::{render_match, target_text};
 use shoal_health::{BackendStatus, ProbeOutcome};
 use shoal_upstream::{BackendState, Operation, Upstream};
@@ -22,11 +23,29 @@ const DRAIN_POLL: Duration = Duration::from_millis(50);
 
 pub struct AppControl {
     controller: Arc<Controller>,
+    autoscaler: Option<Arc<Autoscaler>>,
 }
 
 impl AppControl {
     pub fn new(controller: Arc<Controller>) -> AppControl {
-        AppControl { controller }
+        AppControl {
+            controller,
+            autoscaler: None,
+        }
+    }
+
+    /// Serves `GET .../autoscale` and `POST .../scale` from this autoscaler.
+    pub fn with_autoscaler(mut self, autoscaler: Arc<Autoscaler>) -> AppControl {
+        self.autoscaler = Some(autoscaler);
+        self
+    }
+
+    fn autoscale_view(&self, upstream: &str) -> Result<AutoscaleView, ControlError> {
+        self.autoscaler
+            .as_ref()
+            .and_then(|a| a.status(upstream))
+            .map(crate::autoscale_views::view)
+            .ok_or_else(|| self.not_autoscaled(upstream))
     }
 }
 
@@ -291,5 +310,23 @@ impl Control for AppControl {
 
     fn ready(&self) -> bool {
         true
+    }
+
+    fn autoscale(&self, upstream: &str) -> Result<AutoscaleView, ControlError> {
+        self.autoscale_view(upstream)
+    }
+
+    fn scale(&self, upstream: &str, count: u32) -> Result<AutoscaleView, ControlError> {
+        let Some(autoscaler) = &self.autoscaler else {
+            return Err(self.not_autoscaled(upstream));
+        };
+        match autoscaler.scale_blocking(upstream, count) {
+            Ok(()) => self.autoscale_view(upstream),
+            Err(ScaleError::NotAutoscaled(_)) => Err(self.not_autoscaled(upstream)),
+            Err(ScaleError::Refused(why)) => Err(ControlError::InvalidCount(why)),
+            Err(ScaleError::Stopped) => Err(ControlError::Unavailable(
+                "the autoscaler is not running".to_string(),
+            )),
+        }
     }
 }

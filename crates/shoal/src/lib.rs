@@ -3,12 +3,14 @@
 //! 0 ok, 1 runtime failure, 2 bad config or usage.
 
 pub mod app_control;
+pub mod autoscale_views;
 pub mod check;
 pub mod config_watch;
 pub mod control;
 pub mod demo;
 pub mod echo;
 pub mod echo_cmd;
+pub mod fleet;
 pub mod logging;
 pub mod run;
 pub mod signals;

@@ -48,16 +48,34 @@ enum Command {
         #[arg(long, default_value = "echo")]
         name: String,
     },
+    /// Internal: runs PROGRAM so that it dies with shoal (the autoscaler's process
+    /// provider starts its instances this way).
+    #[command(name = "exec-guarded", hide = true)]
+    ExecGuarded {
+        /// The pid of the shoal that must outlive PROGRAM.
+        #[arg(long)]
+        parent: i32,
+        /// PROGRAM and its arguments.
+        #[arg(last = true, required = true)]
+        argv: Vec<String>,
+    },
 }
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
+    if let Command::ExecGuarded { parent, argv } = &cli.command {
+        // Becomes the program; returns only when that failed.
+        let error = shoal_autoscale::child_guard::exec_guarded(*parent, argv);
+        eprintln!("shoal exec-guarded: {error}");
+        return ExitCode::from(127);
+    }
     shoal::logging::init();
     let code = match cli.command {
         Command::Run { config } => shoal::run::run(&config),
         Command::Check { config } => shoal::check::check(&config),
         Command::Demo { listen } => shoal::demo::demo(listen),
         Command::Echo { listen, name } => shoal::echo_cmd::echo(listen, name),
+        Command::ExecGuarded { .. } => shoal::EXIT_FAILURE,
     };
     ExitCode::from(code)
 }

@@ -71,14 +71,27 @@ async fn serve(path: &Path, config: Config) -> u8 {
     }
     let grace = config.server.grace_period;
     let admin_config = config.admin.clone();
-    let controller = Arc::new(Controller::new(proxy, config, Some(path.to_path_buf())));
+    let controller = Arc::new(Controller::new(
+        proxy,
+        config.clone(),
+        Some(path.to_path_buf()),
+    ));
+    let autoscaler = match crate::fleet::start_autoscaler(&controller, &config) {
+        Ok(a) => a,
+        Err(e) => {
+            eprintln!("shoal: cannot start the autoscaler: {e}");
+            controller.proxy().stop().await;
+            return EXIT_FAILURE;
+        }
+    };
     let (admin_shutdown, admin_signal) = Shutdown::new();
     let admin = match admin_config {
-        Some(admin) => match start_admin(&admin, &controller, admin_signal) {
+        Some(admin) => match start_admin(&admin, &controller, &autoscaler, admin_signal) {
             Ok(task) => Some(task),
             Err(e) => {
                 eprintln!("shoal: admin API: {e}");
                 controller.proxy().stop().await;
+                autoscaler.shutdown().await;
                 return EXIT_FAILURE;
             }
         },
@@ -107,13 +120,16 @@ async fn serve(path: &Path, config: Config) -> u8 {
         let _ = task.await;
     }
     controller.proxy().stop().await;
+    // Traffic has stopped: now the autoscaled instances may go.
+    autoscaler.shutdown().await;
     tracing::info!("stopped");
     EXIT_OK
 }
 
-fn start_admin(
+pub(crate) fn start_admin(
     admin: &AdminConfig,
     controller: &Arc<Controller>,
+    autoscaler: &Arc<shoal_autoscale::Autoscaler>,
     signal: ShutdownSignal,
 ) -> Result<tokio::task::JoinHandle<()>, String> {
     let token = match &admin.token_file {
@@ -125,7 +141,8 @@ fn start_admin(
         ),
         None => None,
     };
-    let control = Arc::new(AppControl::new(Arc::clone(controller)));
+    let control =
+        Arc::new(AppControl::new(Arc::clone(controller)).with_autoscaler(Arc::clone(autoscaler)));
     let server = AdminServer::bind(admin.bind, token, control)
         .map_err(|e| format!("cannot listen on {}: {e}", admin.bind))?;
     tracing::info!(addr = %server.local_addr(), "admin API listening");

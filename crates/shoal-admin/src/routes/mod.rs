@@ -1,6 +1,7 @@
 //! The admin API's routes: one module per resource, assembled here with the layers every
 //! request passes (body limit, request timeout, bearer token) and JSON 404/405 fallbacks.
 
+mod autoscale;
 mod backends;
 mod listeners;
 mod probes;
@@ -60,6 +61,11 @@ pub(crate) fn router(control: Arc<dyn Control>, token: Option<Arc<BearerToken>>)
         .route("/api/v1/upstreams", get(upstreams::list))
         .route("/api/v1/upstreams/{upstream}", get(upstreams::show))
         .route("/api/v1/upstreams/{upstream}/backends", post(backends::add))
+        .route(
+            "/api/v1/upstreams/{upstream}/autoscale",
+            get(autoscale::show),
+        )
+        .route("/api/v1/upstreams/{upstream}/scale", post(autoscale::scale))
         .route(BACKEND, delete(backends::remove))
         .route(&format!("{BACKEND}/drain"), post(backends::drain))
         .route(&format!("{BACKEND}/enable"), post(backends::enable))

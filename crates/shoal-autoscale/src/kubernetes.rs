@@ -1,0 +1,1 @@
+//! The `kubernetes` provider (placeholder while it is written).
