@@ -1,4 +1,4 @@
-//! shoal: the binary's library half — the commands (`run`, `check`, `demo`, `echo`) as
+//! shoal: the binary's library half — the commands (`run`, `check`, `demo`, `echo`, `load`) as
 //! functions, so tests drive them in-process. Each command returns its exit code:
 //! 0 ok, 1 runtime failure, 2 bad config or usage.
 
@@ -11,6 +11,7 @@ pub mod demo;
 pub mod echo;
 pub mod echo_cmd;
 pub mod fleet;
+pub mod load_cmd;
 pub mod logging;
 pub mod run;
 pub mod signals;

@@ -4,6 +4,7 @@
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::process::ExitCode;
+use std::time::Duration;
 
 use clap::{Parser, Subcommand};
 
@@ -48,6 +49,30 @@ enum Command {
         #[arg(long, default_value = "echo")]
         name: String,
     },
+    /// Send HTTP load: `--rate N` (open loop, latency from the intended send time) or
+    /// `--concurrency N` (closed loop); progress on stderr, an HDR summary at the end.
+    Load {
+        /// An http:// URL.
+        url: String,
+        /// Requests per second, sent on schedule (open loop).
+        #[arg(long, conflicts_with = "concurrency")]
+        rate: Option<f64>,
+        /// Connections sending back to back (closed loop; the default, with 10).
+        #[arg(long)]
+        concurrency: Option<usize>,
+        /// How long to send, e.g. 30s.
+        #[arg(long, default_value = "10s", value_parser = duration)]
+        duration: Duration,
+        /// A request without a whole answer after this is an error.
+        #[arg(long, default_value = "10s", value_parser = duration)]
+        timeout: Duration,
+        /// Open loop: most requests (connections) in flight at once.
+        #[arg(long, default_value_t = 1000)]
+        max_connections: usize,
+        /// Print the summary as one JSON object (no progress line).
+        #[arg(long)]
+        json: bool,
+    },
     /// Internal: runs PROGRAM so that it dies with shoal (the autoscaler's process
     /// provider starts its instances this way).
     #[command(name = "exec-guarded", hide = true)]
@@ -59,6 +84,10 @@ enum Command {
         #[arg(last = true, required = true)]
         argv: Vec<String>,
     },
+}
+
+fn duration(text: &str) -> Result<Duration, String> {
+    shoal_core::parse_duration(text).map_err(|e| e.to_string())
 }
 
 fn main() -> ExitCode {
@@ -75,6 +104,23 @@ fn main() -> ExitCode {
         Command::Check { config } => shoal::check::check(&config),
         Command::Demo { listen } => shoal::demo::demo(listen),
         Command::Echo { listen, name } => shoal::echo_cmd::echo(listen, name),
+        Command::Load {
+            url,
+            rate,
+            concurrency,
+            duration,
+            timeout,
+            max_connections,
+            json,
+        } => shoal::load_cmd::load(shoal::load_cmd::LoadArgs {
+            url,
+            rate,
+            concurrency,
+            duration,
+            timeout,
+            max_connections,
+            json,
+        }),
         Command::ExecGuarded { .. } => shoal::EXIT_FAILURE,
     };
     ExitCode::from(code)
