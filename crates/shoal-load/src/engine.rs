@@ -40,11 +40,30 @@ pub struct LoadOptions {
 
 type Pool = Arc<Mutex<Vec<SendRequest<Empty<Bytes>>>>>;
 
+/// The plain numbers of [`LoadOptions`] (the progress callback is not shared).
+struct Limits {
+    duration: Duration,
+    timeout: Duration,
+    max_connections: usize,
+}
+
 /// Runs the load and returns its summary.
-pub async fn run(target: &Target, mut options: LoadOptions) -> Summary {
+pub async fn run(target: &Target, options: LoadOptions) -> Summary {
+    let LoadOptions {
+        mode,
+        duration,
+        timeout,
+        max_connections,
+        progress,
+    } = options;
+    let limits = Limits {
+        duration,
+        timeout,
+        max_connections,
+    };
     let stats = Arc::new(Mutex::new(Stats::default()));
     let start = Instant::now() + Duration::from_millis(5);
-    let progress = options.progress.take().map(|mut report| {
+    let progress = progress.map(|mut report| {
         let stats = Arc::clone(&stats);
         tokio::spawn(async move {
             let mut ticker = tokio::time::interval_at(
@@ -69,16 +88,14 @@ pub async fn run(target: &Target, mut options: LoadOptions) -> Summary {
             }
         })
     });
-    let last_done = match options.mode {
-        Mode::Rate(rate) => open_loop(target, &options, rate, start, &stats).await,
-        Mode::Concurrency(n) => closed_loop(target, &options, n, start, &stats).await,
+    let last_done = match mode {
+        Mode::Rate(rate) => open_loop(target, &limits, rate, start, &stats).await,
+        Mode::Concurrency(n) => closed_loop(target, &limits, n, start, &stats).await,
     };
     if let Some(p) = progress {
         p.abort();
     }
-    let elapsed = last_done
-        .saturating_duration_since(start)
-        .max(options.duration);
+    let elapsed = last_done.saturating_duration_since(start).max(duration);
     let summary = lock(&stats).summary(elapsed);
     summary
 }
@@ -90,7 +107,7 @@ fn lock(stats: &Mutex<Stats>) -> std::sync::MutexGuard<'_, Stats> {
 /// Returns when the last request finished.
 async fn open_loop(
     target: &Target,
-    options: &LoadOptions,
+    options: &Limits,
     rate: f64,
     start: Instant,
     stats: &Arc<Mutex<Stats>>,
@@ -132,7 +149,7 @@ async fn open_loop(
 
 async fn closed_loop(
     target: &Target,
-    options: &LoadOptions,
+    options: &Limits,
     connections: usize,
     start: Instant,
     stats: &Arc<Mutex<Stats>>,

@@ -6,6 +6,7 @@
 //! tolerances derived from the sample size, no shared global state between tests.
 
 mod admin;
+mod autoscale;
 mod balancing;
 mod cli;
 mod errors;
