@@ -35,11 +35,14 @@ enum Command {
         #[arg(short, long, default_value = "shoal.toml")]
         config: PathBuf,
     },
-    /// Start three demo backends and shoal in front of them, no config needed.
+    /// Shoal in front of an autoscaled fleet of demo backends (2 to 8), no config needed.
     Demo {
         /// Where shoal listens.
         #[arg(long, default_value = "127.0.0.1:8080")]
         listen: SocketAddr,
+        /// Where the admin API listens.
+        #[arg(long, default_value = "127.0.0.1:9090")]
+        admin: SocketAddr,
     },
     /// A small HTTP backend that answers with what it received (for demos and tests).
     Echo {
@@ -102,7 +105,7 @@ fn main() -> ExitCode {
     let code = match cli.command {
         Command::Run { config } => shoal::run::run(&config),
         Command::Check { config } => shoal::check::check(&config),
-        Command::Demo { listen } => shoal::demo::demo(listen),
+        Command::Demo { listen, admin } => shoal::demo::demo(listen, admin),
         Command::Echo { listen, name } => shoal::echo_cmd::echo(listen, name),
         Command::Load {
             url,

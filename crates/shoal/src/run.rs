@@ -87,7 +87,7 @@ async fn serve(path: &Path, config: Config) -> u8 {
     let (admin_shutdown, admin_signal) = Shutdown::new();
     let admin = match admin_config {
         Some(admin) => match start_admin(&admin, &controller, &autoscaler, admin_signal) {
-            Ok(task) => Some(task),
+            Ok((task, _)) => Some(task),
             Err(e) => {
                 eprintln!("shoal: admin API: {e}");
                 controller.proxy().stop().await;
@@ -131,7 +131,7 @@ pub(crate) fn start_admin(
     controller: &Arc<Controller>,
     autoscaler: &Arc<shoal_autoscale::Autoscaler>,
     signal: ShutdownSignal,
-) -> Result<tokio::task::JoinHandle<()>, String> {
+) -> Result<(tokio::task::JoinHandle<()>, std::net::SocketAddr), String> {
     let token = match &admin.token_file {
         Some(file) => Some(
             std::fs::read_to_string(file)
@@ -145,12 +145,14 @@ pub(crate) fn start_admin(
         Arc::new(AppControl::new(Arc::clone(controller)).with_autoscaler(Arc::clone(autoscaler)));
     let server = AdminServer::bind(admin.bind, token, control)
         .map_err(|e| format!("cannot listen on {}: {e}", admin.bind))?;
-    tracing::info!(addr = %server.local_addr(), "admin API listening");
-    Ok(tokio::spawn(async move {
+    let bound = server.local_addr();
+    tracing::info!(addr = %bound, "admin API listening");
+    let task = tokio::spawn(async move {
         if let Err(e) = server.serve(signal).await {
             tracing::error!(error = %e, "admin API failed");
         }
-    }))
+    });
+    Ok((task, bound))
 }
 
 /// The next change of the watched file; never, without a watch.
