@@ -415,3 +415,86 @@ async fn sigterm_stops_the_instances_after_traffic() {
         "{logs:#?}"
     );
 }
+
+/// The addresses of upstream `app`'s backends, with their states.
+async fn backends(shoal: &Shoal) -> Vec<(String, String)> {
+    let (status, up) = shoal.call("GET", "/upstreams/app", None).await;
+    assert_eq!(status, 200, "{up}");
+    up["backends"]
+        .as_array()
+        .cloned()
+        .unwrap_or_default()
+        .iter()
+        .map(|b| {
+            (
+                b["addr"].as_str().unwrap_or_default().to_string(),
+                b["state"].as_str().unwrap_or_default().to_string(),
+            )
+        })
+        .collect()
+}
+
+#[tokio::test]
+async fn command_provider_scales_through_user_commands_and_follows_their_list() {
+    let a = shoal_test_support::TestBackend::http().name("a").await;
+    let b = shoal_test_support::TestBackend::http().name("b").await;
+    let c = shoal_test_support::TestBackend::http().name("c").await;
+    let dir = crate::cli::test_dir("autoscale_command");
+    let list = dir.join("list.json");
+    let count = dir.join("count");
+    let _ = std::fs::remove_file(&count);
+    let write_list = |addrs: &[SocketAddr]| {
+        let json: Vec<String> = addrs.iter().map(|a| format!("\"{a}\"")).collect();
+        // Written aside then renamed, so `cat` never reads half a file.
+        let tmp = dir.join("list.tmp");
+        std::fs::write(&tmp, format!("[{}]", json.join(", "))).expect("write list");
+        std::fs::rename(&tmp, &list).expect("rename list");
+    };
+    write_list(&[a.addr()]);
+    let config = format!(
+        "[server]\nworkers = 1\ngrace_period = \"2s\"\n\n\
+         [listeners.web]\nbind = \"127.0.0.1:0\"\n\n\
+         [[listeners.web.routes]]\nupstream = \"app\"\n\n\
+         [upstreams.app]\n\n\
+         [upstreams.app.autoscale]\nprovider = \"command\"\n\
+         scale_to = [\"sh\", \"-c\", \"echo {{count}} > '{}'\"]\n\
+         list = [\"cat\", \"{}\"]\ntimeout = \"5s\"\n\
+         min = 1\nmax = 3\ntarget = {{ rps_per_backend = 5 }}\n\
+         evaluate_every = \"200ms\"\nwarmup = \"0s\"\ndrain_timeout = \"2s\"\n\
+         scale_up = {{ max_step = \"100%\", min_step = 4, every = \"200ms\" }}\n\n\
+         [admin]\nbind = \"127.0.0.1:0\"\n",
+        count.display(),
+        list.display()
+    );
+    let shoal = Shoal::start("autoscale_command", &config).await;
+    let sa = a.addr().to_string();
+    eventually(WAIT, || async {
+        backends(&shoal).await == vec![(sa.clone(), "ready".to_string())]
+    })
+    .await;
+
+    // Above target: the scale_to command is run with the clamped count.
+    let busy = load(shoal.proxy, "/", Mode::Rate(60.0), Duration::from_secs(2));
+    eventually(WAIT, || async {
+        std::fs::read_to_string(&count).is_ok_and(|c| c.trim() == "3")
+    })
+    .await;
+    assert_no_failure(&busy.await.expect("load"), "command provider");
+
+    // The platform brings the instances: listed ones become backends...
+    write_list(&[a.addr(), b.addr(), c.addr()]);
+    eventually(WAIT, || async { backends(&shoal).await.len() == 3 }).await;
+    // ...and one that leaves the list is drained, then removed.
+    write_list(&[a.addr(), c.addr()]);
+    let (sb, sc) = (b.addr().to_string(), c.addr().to_string());
+    eventually(WAIT, || async {
+        let now: Vec<String> = backends(&shoal).await.into_iter().map(|(a, _)| a).collect();
+        now == vec![sa.clone(), sc.clone()]
+    })
+    .await;
+    let view = shoal.autoscale().await;
+    assert_eq!(view["provider"], "command");
+    assert!(view["provider_error"].is_null(), "{view:#}");
+    assert!(!backends(&shoal).await.iter().any(|(a, _)| *a == sb));
+    shoal.stop().await;
+}

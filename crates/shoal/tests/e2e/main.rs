@@ -15,6 +15,7 @@ mod headers;
 mod health;
 mod hostile;
 mod lifecycle;
+mod load;
 mod passthrough;
 mod pooling;
 mod processes;
