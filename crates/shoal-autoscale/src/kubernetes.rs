@@ -1,1 +1,0 @@
-//! The `kubernetes` provider (placeholder while it is written).
