@@ -593,7 +593,8 @@ fn the_readme_tour_is_valid() {
         "the README shows its config in toml blocks"
     );
     let config = Config::from_toml_str(&blocks.join("\n")).expect("README config");
-    assert_eq!(config.upstreams.len(), 2);
+    assert_eq!(config.upstreams.len(), 3);
     assert!(config.admin.is_some());
     assert!(config.upstreams[0].health.is_some());
+    assert!(config.upstream("app").is_some_and(|u| u.autoscale.is_some()));
 }
