@@ -596,5 +596,7 @@ fn the_readme_tour_is_valid() {
     assert_eq!(config.upstreams.len(), 3);
     assert!(config.admin.is_some());
     assert!(config.upstreams[0].health.is_some());
-    assert!(config.upstream("app").is_some_and(|u| u.autoscale.is_some()));
+    assert!(config
+        .upstream("app")
+        .is_some_and(|u| u.autoscale.is_some()));
 }
