@@ -120,6 +120,11 @@ async fn answer(cluster: Arc<Mutex<Cluster>>, req: Request<Incoming>) -> Respons
 }
 
 async fn fake_api_server(cluster: Arc<Mutex<Cluster>>) -> SocketAddr {
+    serve(cluster, None).await
+}
+
+/// The fake API server, over TLS when `tls` is given.
+async fn serve(cluster: Arc<Mutex<Cluster>>, tls: Option<tokio_rustls::TlsAcceptor>) -> SocketAddr {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
         .await
         .expect("bind");
@@ -127,14 +132,23 @@ async fn fake_api_server(cluster: Arc<Mutex<Cluster>>) -> SocketAddr {
     tokio::spawn(async move {
         while let Ok((stream, _)) = listener.accept().await {
             let cluster = Arc::clone(&cluster);
+            let tls = tls.clone();
             tokio::spawn(async move {
                 let service = service_fn(move |req| {
                     let cluster = Arc::clone(&cluster);
                     async move { Ok::<_, Infallible>(answer(cluster, req).await) }
                 });
-                let _ = hyper::server::conn::http1::Builder::new()
-                    .serve_connection(TokioIo::new(stream), service)
-                    .await;
+                let http = hyper::server::conn::http1::Builder::new();
+                match tls {
+                    Some(acceptor) => {
+                        if let Ok(stream) = acceptor.accept(stream).await {
+                            let _ = http.serve_connection(TokioIo::new(stream), service).await;
+                        }
+                    }
+                    None => {
+                        let _ = http.serve_connection(TokioIo::new(stream), service).await;
+                    }
+                }
             });
         }
     });
@@ -307,6 +321,71 @@ async fn api_errors_are_reported_not_fatal() {
             .is_some_and(|e| e.contains("401") && e.contains("Unauthorized"))
     })
     .await;
+    autoscaler.shutdown().await;
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[tokio::test]
+async fn talks_https_to_an_api_server_it_has_the_ca_of() {
+    use shoal_tls::pki_types::pem::PemObject;
+    use shoal_tls::pki_types::{CertificateDer, PrivateKeyDer};
+
+    let ca = shoal_test_support::TestCa::new();
+    let leaf = ca.issue(&["localhost"]);
+    let chain = CertificateDer::pem_slice_iter(leaf.cert_pem.as_bytes())
+        .collect::<Result<Vec<_>, _>>()
+        .expect("chain");
+    let key = PrivateKeyDer::from_pem_slice(leaf.key_pem.as_bytes()).expect("key");
+    let server_config =
+        shoal_tls::rustls::ServerConfig::builder_with_provider(shoal_tls::crypto_provider())
+            .with_protocol_versions(shoal_tls::PROTOCOL_VERSIONS)
+            .expect("versions")
+            .with_no_client_auth()
+            .with_single_cert(chain, key)
+            .expect("server config");
+    let acceptor = tokio_rustls::TlsAcceptor::from(Arc::new(server_config));
+    let cluster = Arc::new(Mutex::new(Cluster {
+        replicas: 1,
+        endpoints: vec![endpoint("10.0.0.7", true, false)],
+        ..Cluster::default()
+    }));
+    let server = serve(Arc::clone(&cluster), Some(acceptor)).await;
+    let dir = std::env::temp_dir().join(format!("shoal-k8s-tls-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).expect("dir");
+    std::fs::write(dir.join("ca.pem"), ca.cert_pem()).expect("ca");
+    let kubeconfig = dir.join("kubeconfig");
+    std::fs::write(
+        &kubeconfig,
+        format!(
+            "clusters:\n- cluster:\n    server: https://localhost:{}\n    certificate-authority: ca.pem\n  name: k\n\
+             contexts:\n- context:\n    cluster: k\n    user: u\n    namespace: shop\n  name: c\n\
+             current-context: c\nusers:\n- name: u\n  user:\n    token: {TOKEN}\n",
+            server.port()
+        ),
+    )
+    .expect("kubeconfig");
+    let config = Config::from_toml_str(&format!(
+        "[listeners.web]\nbind = \"127.0.0.1:0\"\n[[listeners.web.routes]]\nupstream = \"app\"\n\
+         [upstreams.app]\n[upstreams.app.autoscale]\nprovider = \"kubernetes\"\n\
+         deployment = \"web\"\nservice = \"web-svc\"\nkubeconfig = \"{}\"\n\
+         min = 2\nmax = 5\ntarget = {{ rps_per_backend = 100 }}\nevaluate_every = \"100ms\"\n",
+        kubeconfig.display()
+    ))
+    .unwrap_or_else(|e| panic!("{e}"));
+    let (health, _task, _events) = HealthSupervisor::new();
+    let fleet = Arc::new(MemoryFleet {
+        backends: Mutex::new(Vec::new()),
+        health,
+    });
+    let autoscaler =
+        Autoscaler::start(Arc::clone(&fleet) as Arc<dyn Fleet>, Options::default()).expect("start");
+    autoscaler.apply(&config);
+    eventually(WAIT, || async {
+        cluster.lock().expect("lock").replicas == 2
+    })
+    .await;
+    // No port named: the slice's first one.
+    eventually(WAIT, || async { addrs(&fleet) == ["10.0.0.7:9100"] }).await;
     autoscaler.shutdown().await;
     let _ = std::fs::remove_dir_all(&dir);
 }

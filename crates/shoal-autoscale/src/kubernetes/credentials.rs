@@ -210,6 +210,31 @@ mod tests {
     }
 
     #[test]
+    fn in_cluster_service_account() {
+        let dir = std::env::temp_dir().join(format!("shoal-sa-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).expect("dir");
+        std::fs::write(dir.join("token"), "tok\n").expect("token");
+        std::fs::write(dir.join("ca.crt"), "PEM").expect("ca");
+        std::fs::write(dir.join("namespace"), "shop\n").expect("namespace");
+        // Only this test touches these variables in this test binary.
+        std::env::set_var("KUBERNETES_SERVICE_HOST", "10.96.0.1");
+        std::env::set_var("KUBERNETES_SERVICE_PORT", "6443");
+        let c = in_cluster(&dir).expect("service account");
+        assert_eq!(c.server, "https://10.96.0.1:6443");
+        assert_eq!(c.ca_pem.as_deref(), Some(&b"PEM"[..]));
+        assert_eq!(c.auth, Auth::TokenFile(dir.join("token")));
+        assert_eq!(c.namespace.as_deref(), Some("shop"));
+        std::env::set_var("KUBERNETES_SERVICE_HOST", "fd00::1");
+        assert_eq!(
+            in_cluster(&dir).expect("v6").server,
+            "https://[fd00::1]:6443"
+        );
+        std::env::remove_var("KUBERNETES_SERVICE_HOST");
+        std::env::remove_var("KUBERNETES_SERVICE_PORT");
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+
+    #[test]
     fn kubeconfig_with_token_and_ca_data() {
         let dir = std::env::temp_dir().join(format!("shoal-kubeconfig-{}", std::process::id()));
         std::fs::create_dir_all(&dir).expect("dir");
