@@ -37,7 +37,7 @@ pub enum ScaleError {
 }
 
 enum ManagerMsg {
-    Apply(Box<Config>),
+    Apply(Box<Config>, Option<oneshot::Sender<()>>),
     Scale {
         upstream: String,
         count: u32,
@@ -88,7 +88,22 @@ impl Autoscaler {
     /// Starts, reconfigures or retires the upstreams' autoscalers to match `config` (at
     /// start and after every reload).
     pub fn apply(&self, config: &Config) {
-        let _ = self.tx.send(ManagerMsg::Apply(Box::new(config.clone())));
+        let _ = self
+            .tx
+            .send(ManagerMsg::Apply(Box::new(config.clone()), None));
+    }
+
+    /// [`Autoscaler::apply`], returning once every autoscaler `config` asks for is running
+    /// (so its status can be read at once).
+    pub async fn apply_and_wait(&self, config: &Config) {
+        let (done, applied) = oneshot::channel();
+        if self
+            .tx
+            .send(ManagerMsg::Apply(Box::new(config.clone()), Some(done)))
+            .is_ok()
+        {
+            let _ = applied.await;
+        }
     }
 
     /// The upstream's autoscaler now, with its decision log; `None` when it has none.
@@ -191,7 +206,7 @@ async fn manager(
                     let _ = reply.send(result);
                 });
             }
-            Some(ManagerMsg::Apply(config)) => {
+            Some(ManagerMsg::Apply(config, done)) => {
                 let wanted: BTreeMap<String, AutoscaleConfig> = config
                     .upstreams
                     .iter()
@@ -240,6 +255,9 @@ async fn manager(
                         .unwrap_or_else(|e| e.into_inner())
                         .insert(name.clone(), shared);
                     running.insert(name, Running { config, tx });
+                }
+                if let Some(done) = done {
+                    let _ = done.send(());
                 }
             }
         }

@@ -71,7 +71,7 @@ async fn serve(listen: SocketAddr, admin: SocketAddr) -> u8 {
     };
     let addr = proxy.listener_addr("web").unwrap_or(listen);
     let controller = Arc::new(Controller::new(proxy, config.clone(), None));
-    let autoscaler = match crate::fleet::start_autoscaler(&controller, &config) {
+    let autoscaler = match crate::fleet::start_autoscaler(&controller, &config).await {
         Ok(a) => a,
         Err(e) => {
             eprintln!("shoal demo: cannot start the autoscaler: {e}");

@@ -52,10 +52,10 @@ impl Fleet for AppFleet {
     }
 }
 
-/// Starts the autoscaler over `controller` with `config`'s autoscale tables, following every
-/// reload. Instances are started through this very binary (`shoal exec-guarded`), so they
+/// Starts the autoscaler over `controller` with `config`'s autoscale tables (running when
+/// this returns), following every reload. Instances are started through this very binary (`shoal exec-guarded`), so they
 /// die with it.
-pub fn start_autoscaler(
+pub async fn start_autoscaler(
     controller: &Arc<Controller>,
     config: &shoal_config::Config,
 ) -> std::io::Result<Arc<shoal_autoscale::Autoscaler>> {
@@ -64,7 +64,7 @@ pub fn start_autoscaler(
     };
     let fleet = Arc::new(AppFleet::new(Arc::clone(controller)));
     let autoscaler = Arc::new(shoal_autoscale::Autoscaler::start(fleet, options)?);
-    autoscaler.apply(config);
+    autoscaler.apply_and_wait(config).await;
     let follower = Arc::downgrade(&autoscaler);
     controller.on_reload(move |config| {
         if let Some(autoscaler) = follower.upgrade() {

@@ -76,7 +76,7 @@ async fn serve(path: &Path, config: Config) -> u8 {
         config.clone(),
         Some(path.to_path_buf()),
     ));
-    let autoscaler = match crate::fleet::start_autoscaler(&controller, &config) {
+    let autoscaler = match crate::fleet::start_autoscaler(&controller, &config).await {
         Ok(a) => a,
         Err(e) => {
             eprintln!("shoal: cannot start the autoscaler: {e}");
