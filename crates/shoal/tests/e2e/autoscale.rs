@@ -414,6 +414,12 @@ async fn sigterm_stops_the_instances_after_traffic() {
         logs.iter().any(|l| l.contains("instance stopped")),
         "{logs:#?}"
     );
+    // An instance's output is in shoal's log, with its id.
+    assert!(
+        logs.iter()
+            .any(|l| l.contains("instance=app-1") && l.contains("listening on 127.0.0.1:")),
+        "{logs:#?}"
+    );
 }
 
 /// The addresses of upstream `app`'s backends, with their states.
