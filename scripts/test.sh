@@ -29,5 +29,11 @@ echo "==> cargo fmt --check"
 cargo fmt --all -- --check
 echo "==> cargo clippy"
 cargo clippy --workspace --all-targets --locked -- -D warnings
+# Optional features are linted and tested too (the autoscaler's Kubernetes provider, tested
+# against a local server implementing the API subset it uses).
+echo "==> cargo clippy --all-features"
+cargo clippy --workspace --all-targets --all-features --locked -- -D warnings
 echo "==> cargo test"
 cargo test --workspace --locked
+echo "==> cargo test (kubernetes feature)"
+cargo test -p shoal-autoscale --features kubernetes --locked

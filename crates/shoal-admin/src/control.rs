@@ -4,6 +4,7 @@
 //! atomics, changes become commands for shoal's one control task. That keeps this crate free of
 //! the proxy, upstream and config crates, and keeps "one writer" true.
 
+use crate::autoscale_view::AutoscaleView;
 use crate::views::{BackendView, EventView, ListenerView, ReloadSummary, UpstreamView};
 
 /// The admin API's handle on shoal.
@@ -60,6 +61,24 @@ pub trait Control: Send + Sync + 'static {
         let _ = since;
         Vec::new()
     }
+    /// The upstream's autoscaler: instances and recent decisions. `Conflict` when the
+    /// upstream is not autoscaled.
+    fn autoscale(&self, upstream: &str) -> Result<AutoscaleView, ControlError> {
+        Err(self.not_autoscaled(upstream))
+    }
+    /// Sets the upstream's instance count by hand (the autoscaler takes it from there,
+    /// holding it for its scale-down window). `InvalidCount` outside its min and max.
+    fn scale(&self, upstream: &str, count: u32) -> Result<AutoscaleView, ControlError> {
+        let _ = count;
+        Err(self.not_autoscaled(upstream))
+    }
+    /// The error for an upstream without autoscaler: 404 when there is no such upstream.
+    fn not_autoscaled(&self, upstream: &str) -> ControlError {
+        match self.upstream(upstream) {
+            None => ControlError::UnknownUpstream(upstream.to_string()),
+            Some(_) => ControlError::Conflict(format!("upstream {upstream:?} is not autoscaled")),
+        }
+    }
 }
 
 /// The largest backend weight, as in the config file (`1..=1000`).
@@ -82,6 +101,9 @@ pub enum ControlError {
     /// 400.
     #[error("invalid weight: {0}")]
     InvalidWeight(String),
+    /// 400: a count outside the autoscaler's min and max.
+    #[error("invalid count: {0}")]
+    InvalidCount(String),
     /// 409: adding a backend the upstream already has.
     #[error("upstream {upstream:?} already has backend {addr}")]
     AlreadyExists { upstream: String, addr: String },
@@ -101,9 +123,9 @@ impl ControlError {
             ControlError::UnknownUpstream(_) | ControlError::UnknownBackend { .. } => {
                 StatusCode::NOT_FOUND
             }
-            ControlError::InvalidAddress(_) | ControlError::InvalidWeight(_) => {
-                StatusCode::BAD_REQUEST
-            }
+            ControlError::InvalidAddress(_)
+            | ControlError::InvalidWeight(_)
+            | ControlError::InvalidCount(_) => StatusCode::BAD_REQUEST,
             ControlError::AlreadyExists { .. } | ControlError::Conflict(_) => StatusCode::CONFLICT,
             ControlError::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
         }
@@ -116,6 +138,7 @@ impl ControlError {
             ControlError::UnknownBackend { .. } => "unknown_backend",
             ControlError::InvalidAddress(_) => "invalid_address",
             ControlError::InvalidWeight(_) => "invalid_weight",
+            ControlError::InvalidCount(_) => "invalid_count",
             ControlError::AlreadyExists { .. } => "already_exists",
             ControlError::Conflict(_) => "conflict",
             ControlError::Unavailable(_) => "unavailable",

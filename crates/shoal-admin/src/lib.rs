@@ -24,6 +24,7 @@
 
 mod admin_server;
 mod api_error;
+mod autoscale_view;
 mod backend_path;
 mod bearer_token;
 mod control;
@@ -34,6 +35,7 @@ mod routes;
 pub mod views;
 
 pub use admin_server::{AdminServer, MAX_BODY_BYTES};
+pub use autoscale_view::{AutoscaleView, DecisionView, InstanceView, TargetView};
 pub use control::{Control, ControlError, MAX_WEIGHT};
 pub use routes::{endpoints, Endpoint};
 pub use views::{

@@ -26,6 +26,7 @@
 
 mod access_log;
 mod admin;
+mod autoscale;
 mod config;
 mod document;
 mod error;
@@ -48,6 +49,11 @@ mod types;
 mod upstream;
 mod upstream_tls;
 
+pub use autoscale::{
+    AutoscaleConfig, CommandProviderConfig, KubernetesProviderConfig, PortRef,
+    ProcessProviderConfig, ProviderConfig, ScaleRule, ScaleTarget, Step, DEFAULT_SCALE_DOWN,
+    DEFAULT_SCALE_UP,
+};
 pub use error::{ConfigError, ConfigErrors};
 pub use files::MAX_FILTER_FILE_BYTES;
 pub use filter_types::*;

@@ -308,6 +308,11 @@ fn upstream_block(out: &mut Lines, upstream: &UpstreamConfig) {
     };
     out.row("slow_start", slow_start);
     out.row("drain_timeout", format_duration(upstream.drain_timeout));
+    if let Some(autoscale) = &upstream.autoscale {
+        let (provider, rules) = crate::autoscale::render(autoscale);
+        out.row("autoscale", provider);
+        out.row("", rules);
+    }
     if let Some(sticky) = &upstream.sticky {
         out.row("sticky", crate::summary_filters::sticky(sticky));
     }

@@ -293,7 +293,7 @@ pub struct UpstreamConfig {
     pub name: String,
     /// Default round_robin.
     pub algorithm: Algorithm,
-    /// In file order. Non-empty, no duplicate addresses.
+    /// In file order. No duplicate addresses; non-empty unless `autoscale` is set.
     pub backends: Vec<BackendConfig>,
     /// Required by nothing; used by ring_hash and maglev (absent there: client_ip).
     pub hash_key: Option<HashKey>,
@@ -342,6 +342,9 @@ pub struct UpstreamConfig {
     pub ws_idle_timeout: Duration,
     /// `sticky = { cookie, ttl, secret_file }`: session affinity by a signed cookie.
     pub sticky: Option<crate::StickyConfig>,
+    /// `[upstreams.NAME.autoscale]`: the fleet grows and shrinks through a provider; absent
+    /// = the backends are the static ones (and runtime changes).
+    pub autoscale: Option<crate::autoscale::AutoscaleConfig>,
 }
 
 /// How an upstream's requests travel to its backends.

@@ -11,7 +11,7 @@ use toml::de::DeValue;
 
 use crate::document::{all, Ctx, Node, Table};
 use crate::types::{BackendConfig, OutlierConfig, UpstreamConfig, UpstreamProtocol};
-use crate::{health, outlier, upstream_tls};
+use crate::{autoscale, health, outlier, upstream_tls};
 
 const KEYS: &[&str] = &[
     "algorithm",
@@ -35,6 +35,7 @@ const KEYS: &[&str] = &[
     "health",
     "outlier",
     "sticky",
+    "autoscale",
 ];
 const BACKEND_KEYS: &[&str] = &["addr", "weight"];
 
@@ -93,12 +94,20 @@ fn upstream(
             .map_err(|message| ctx.error_at(n, message))
             .ok()
     });
-    let backends = ctx.required(
-        &table,
-        "backends",
-        "a list of addresses, e.g. [\"127.0.0.1:9001\"]",
-        backends,
-    );
+    // An autoscaled upstream's backends come from its provider: static ones are optional.
+    let autoscaled = table.get("autoscale").is_some();
+    let backends = if autoscaled {
+        ctx.field(&table, "backends", Vec::new(), |ctx, n| {
+            backends(ctx, n, true)
+        })
+    } else {
+        ctx.required(
+            &table,
+            "backends",
+            "a list of addresses, e.g. [\"127.0.0.1:9001\"]",
+            |ctx, n| backends(ctx, n, false),
+        )
+    };
 
     // The tuning keys of one algorithm are refused on another: a stray `maglev_table_size`
     // on a ring_hash upstream is a mistake the operator should hear about, not a no-op.
@@ -225,6 +234,11 @@ fn upstream(
         OutlierConfig::default(),
         outlier::outlier,
     );
+    let autoscale = match (table.get("autoscale"), drain_timeout) {
+        (Some(n), Some(drain)) => autoscale::autoscale(ctx, &n, drain).map(Some),
+        (Some(_), None) => None,
+        (None, _) => Some(None),
+    };
 
     let sticky = ctx.field(&table, "sticky", None, |ctx, n| {
         crate::sticky::sticky(ctx, n).map(Some)
@@ -253,13 +267,14 @@ fn upstream(
         drain_timeout: drain_timeout?,
         ws_idle_timeout: ws_idle_timeout?,
         sticky: sticky?,
+        autoscale: autoscale?,
     })
 }
 
-/// A non-empty list of distinct backends.
-fn backends(ctx: &mut Ctx, node: &Node<'_, '_>) -> Option<Vec<BackendConfig>> {
+/// A list of distinct backends, non-empty unless `may_be_empty` (autoscaled upstreams).
+fn backends(ctx: &mut Ctx, node: &Node<'_, '_>, may_be_empty: bool) -> Option<Vec<BackendConfig>> {
     let items = ctx.array(node)?;
-    if items.is_empty() {
+    if items.is_empty() && !may_be_empty {
         ctx.error_at(node, "backends is empty: list at least one address");
         return None;
     }

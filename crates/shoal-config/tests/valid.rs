@@ -182,6 +182,7 @@ fn full_example_parses_to_the_expected_config() {
                 drain_timeout: Duration::from_secs(10),
                 ws_idle_timeout: Duration::from_secs(900),
                 sticky: None,
+                autoscale: None,
             },
             UpstreamConfig {
                 name: "api_next".into(),
@@ -230,6 +231,7 @@ fn full_example_parses_to_the_expected_config() {
                 drain_timeout: Duration::from_secs(30),
                 ws_idle_timeout: Duration::from_secs(3600),
                 sticky: None,
+                autoscale: None,
             },
         ],
         admin: Some(AdminConfig {
@@ -627,9 +629,12 @@ fn the_readme_tour_is_valid() {
         "the README shows its config in toml blocks"
     );
     let config = Config::from_toml_str(&blocks.join("\n")).expect("README config");
-    assert_eq!(config.upstreams.len(), 2);
+    assert_eq!(config.upstreams.len(), 3);
     assert!(config.admin.is_some());
     assert!(config.upstreams[0].health.is_some());
     assert!(config.upstreams[0].sticky.is_some());
     assert_eq!(config.filters.len(), 4, "the gateway example");
+    assert!(config
+        .upstream("app")
+        .is_some_and(|u| u.autoscale.is_some()));
 }

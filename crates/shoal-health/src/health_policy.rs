@@ -124,6 +124,7 @@ mod tests {
             drain_timeout: Duration::from_secs(45),
             ws_idle_timeout: Duration::from_secs(3600),
             sticky: None,
+            autoscale: None,
         }
     }
 

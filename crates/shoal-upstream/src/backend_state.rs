@@ -11,8 +11,13 @@ use crate::clock::now_ns;
 use crate::connect_error::ConnectError;
 use crate::h1::BackendConn;
 use crate::h2::{H2Conn, H2Pool, StreamSlot};
+use crate::latency_histogram::LatencyHistogram;
 use crate::transport::Transport;
 use crate::tunnels::{CloseSignal, Tunnels};
+
+/// [`BackendState::set_latency_uses`] bits: who reads the measured latency.
+const MEASURE_EWMA: u8 = 1;
+const MEASURE_HISTOGRAM: u8 = 2;
 
 /// Latency assumed for a backend with no measurements yet (Linkerd uses a similar default):
 /// high enough that a fresh backend does not attract a flood before it is measured.
@@ -44,6 +49,11 @@ pub struct BackendState {
     requests: AtomicU64,
     failures: AtomicU64,
     ewma: Mutex<PeakEwma>,
+    /// Who needs the time to the response head: p2c_ewma's estimate, the autoscaler's
+    /// p95 histogram, both or neither (then the data plane does not even read the clock).
+    measure: AtomicU8,
+    /// Times to the response head, for a `p95_latency` autoscale target.
+    latency: LatencyHistogram,
     /// Idle keep-alive connections, one list per worker so workers never share a connection
     /// (nor contend on the list).
     idle: Box<[Mutex<Vec<IdleConn>>]>,
@@ -161,6 +171,8 @@ impl BackendState {
                 EWMA_DECAY_NS,
                 now_ns(),
             )),
+            measure: AtomicU8::new(MEASURE_EWMA),
+            latency: LatencyHistogram::default(),
             idle: (0..workers.max(1))
                 .map(|_| Mutex::new(Vec::new()))
                 .collect(),
@@ -311,12 +323,37 @@ impl BackendState {
         self.failures.fetch_add(1, Ordering::Relaxed);
     }
 
-    /// Records the time to a response head, for the peak-EWMA estimate.
+    /// Says who reads measured latencies (the registry sets it from the upstream's config:
+    /// `ewma` for p2c_ewma, `histogram` for a p95_latency autoscale target).
+    pub fn set_latency_uses(&self, ewma: bool, histogram: bool) {
+        let bits =
+            if ewma { MEASURE_EWMA } else { 0 } | if histogram { MEASURE_HISTOGRAM } else { 0 };
+        self.measure.store(bits, Ordering::Relaxed);
+    }
+
+    /// Whether the data plane should time requests to this backend at all.
+    pub fn measures_latency(&self) -> bool {
+        self.measure.load(Ordering::Relaxed) != 0
+    }
+
+    /// Records the time to a response head: into the peak-EWMA estimate and/or the
+    /// histogram, as [`BackendState::set_latency_uses`] says.
     pub fn record_latency(&self, rtt: Duration) {
-        let rtt_ns = u64::try_from(rtt.as_nanos()).unwrap_or(u64::MAX);
-        if let Ok(mut ewma) = self.ewma.lock() {
-            ewma.observe(rtt_ns, now_ns());
+        let measure = self.measure.load(Ordering::Relaxed);
+        if measure & MEASURE_HISTOGRAM != 0 {
+            self.latency.record(rtt);
         }
+        if measure & MEASURE_EWMA != 0 {
+            let rtt_ns = u64::try_from(rtt.as_nanos()).unwrap_or(u64::MAX);
+            if let Ok(mut ewma) = self.ewma.lock() {
+                ewma.observe(rtt_ns, now_ns());
+            }
+        }
+    }
+
+    /// The response-time histogram (filled only while a p95_latency target asks for it).
+    pub fn latency_histogram(&self) -> &LatencyHistogram {
+        &self.latency
     }
 
     /// The peak-EWMA latency estimate in nanoseconds.

@@ -171,6 +171,12 @@ impl UpstreamRegistry {
             consecutive_gateway_failures: config.outlier.consecutive_gateway_failures,
             events: self.events.clone(),
         };
+        let ewma = config.algorithm == shoal_core::Algorithm::P2cEwma;
+        let histogram = config.autoscale.as_ref().is_some_and(|a| {
+            a.targets
+                .iter()
+                .any(|t| matches!(t, shoal_config::ScaleTarget::P95Latency(_)))
+        });
         let backends: Vec<Arc<BackendState>> = {
             let mut states = self.states.lock().unwrap_or_else(|e| e.into_inner());
             config
@@ -190,6 +196,7 @@ impl UpstreamRegistry {
                             ))
                         });
                     state.set_weight(b.weight);
+                    state.set_latency_uses(ewma, histogram);
                     state.set_passive_limits(
                         config.outlier.consecutive_5xx,
                         config.outlier.consecutive_gateway_failures,

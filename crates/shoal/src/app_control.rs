@@ -8,9 +8,10 @@ use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
 use shoal_admin::{
-    BackendState as StateView, BackendView, CheckResult, CheckView, Control, ControlError,
-    EventKind, EventView, ListenerView, ReloadSummary, RouteView, UpstreamView,
+    AutoscaleView, BackendState as StateView, BackendView, CheckResult, CheckView, Control,
+    ControlError, EventKind, EventView, ListenerView, ReloadSummary, RouteView, UpstreamView,
 };
+use shoal_autoscale::{Autoscaler, ScaleError};
 use shoal_config::{render_match, target_text};
 use shoal_health::{BackendStatus, ProbeOutcome};
 use shoal_upstream::{BackendState, Operation, Upstream};
@@ -24,6 +25,7 @@ const DRAIN_POLL: Duration = Duration::from_millis(50);
 pub struct AppControl {
     controller: Arc<Controller>,
     events: Arc<EventLog>,
+    autoscaler: Option<Arc<Autoscaler>>,
 }
 
 impl AppControl {
@@ -31,7 +33,22 @@ impl AppControl {
         AppControl {
             controller,
             events: Arc::new(EventLog::default()),
+            autoscaler: None,
         }
+    }
+
+    /// Serves `GET .../autoscale` and `POST .../scale` from this autoscaler.
+    pub fn with_autoscaler(mut self, autoscaler: Arc<Autoscaler>) -> AppControl {
+        self.autoscaler = Some(autoscaler);
+        self
+    }
+
+    fn autoscale_view(&self, upstream: &str) -> Result<AutoscaleView, ControlError> {
+        self.autoscaler
+            .as_ref()
+            .and_then(|a| a.status(upstream))
+            .map(crate::autoscale_views::view)
+            .ok_or_else(|| self.not_autoscaled(upstream))
     }
 
     /// The log `GET /api/v1/events` reads: operator changes made here are recorded in it;
@@ -344,5 +361,23 @@ impl Control for AppControl {
 
     fn events(&self, since: u64) -> Vec<EventView> {
         self.events.since(since)
+    }
+
+    fn autoscale(&self, upstream: &str) -> Result<AutoscaleView, ControlError> {
+        self.autoscale_view(upstream)
+    }
+
+    fn scale(&self, upstream: &str, count: u32) -> Result<AutoscaleView, ControlError> {
+        let Some(autoscaler) = &self.autoscaler else {
+            return Err(self.not_autoscaled(upstream));
+        };
+        match autoscaler.scale_blocking(upstream, count) {
+            Ok(()) => self.autoscale_view(upstream),
+            Err(ScaleError::NotAutoscaled(_)) => Err(self.not_autoscaled(upstream)),
+            Err(ScaleError::Refused(why)) => Err(ControlError::InvalidCount(why)),
+            Err(ScaleError::Stopped) => Err(ControlError::Unavailable(
+                "the autoscaler is not running".to_string(),
+            )),
+        }
     }
 }

@@ -30,21 +30,30 @@ struct State {
 }
 
 /// Why a change was refused.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum ChangeError {
+    #[error("unknown upstream {0:?}")]
     UnknownUpstream(String),
+    #[error("upstream {0:?} has no backend {1}")]
     UnknownBackend(String, SocketAddr),
+    #[error("upstream {0:?} already has backend {1}")]
     AlreadyExists(String, SocketAddr),
-    /// The last backend of an upstream cannot be removed.
+    /// The last backend of an upstream cannot be removed (unless it is autoscaled).
+    #[error("upstream {0:?} would have no backend left")]
     LastBackend(String),
     /// The proxy could not apply it.
+    #[error("{0}")]
     Refused(String),
 }
+
+/// Called with the new file contents after each successful reload.
+type ReloadHook = Box<dyn Fn(&Config) + Send + Sync>;
 
 pub struct Controller {
     proxy: ProxyHandle,
     path: Option<PathBuf>,
     state: Mutex<State>,
+    on_reload: Mutex<Option<ReloadHook>>,
 }
 
 fn backends_of(config: &Config) -> BTreeMap<Key, u32> {
@@ -96,7 +105,14 @@ impl Controller {
                 file,
                 overrides: Overrides::default(),
             }),
+            on_reload: Mutex::new(None),
         }
+    }
+
+    /// `hook` runs (outside the state lock) after every successful reload of the file, with
+    /// its new contents: the autoscaler follows `autoscale` tables that way.
+    pub fn on_reload(&self, hook: impl Fn(&Config) + Send + Sync + 'static) {
+        *self.on_reload.lock().unwrap_or_else(|e| e.into_inner()) = Some(Box::new(hook));
     }
 
     pub fn proxy(&self) -> &ProxyHandle {
@@ -151,7 +167,12 @@ impl Controller {
             overrides,
         };
         let after = candidate.effective();
+        let file = candidate.file.clone();
         self.commit(&mut state, candidate)?;
+        drop(state);
+        if let Some(hook) = &*self.on_reload.lock().unwrap_or_else(|e| e.into_inner()) {
+            hook(&file);
+        }
         Ok(summarize(&before, &after))
     }
 
@@ -233,11 +254,12 @@ impl Controller {
     pub fn remove_backend(&self, upstream: &str, addr: SocketAddr) -> Result<(), ChangeError> {
         let mut state = self.lock();
         Self::backend_exists(&state, upstream, addr)?;
-        let remaining = state
-            .effective()
-            .upstream(upstream)
-            .map_or(0, |u| u.backends.len());
-        if remaining <= 1 {
+        let effective = state.effective();
+        let serving = effective.upstream(upstream);
+        let remaining = serving.map_or(0, |u| u.backends.len());
+        // An autoscaled upstream may run with no backend (its provider brings them).
+        let autoscaled = serving.is_some_and(|u| u.autoscale.is_some());
+        if remaining <= 1 && !autoscaled {
             return Err(ChangeError::LastBackend(upstream.to_string()));
         }
         let key = (upstream.to_string(), addr);

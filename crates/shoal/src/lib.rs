@@ -1,8 +1,9 @@
-//! shoal: the binary's library half — the commands (`run`, `check`, `demo`, `echo`, `ctl`) as
+//! shoal: the binary's library half — the commands (`run`, `check`, `demo`, `echo`, `ctl`, `load`) as
 //! functions, so tests drive them in-process. Each command returns its exit code:
 //! 0 ok, 1 runtime failure, 2 bad config or usage.
 
 pub mod app_control;
+pub mod autoscale_views;
 pub mod check;
 pub mod config_watch;
 pub mod control;
@@ -11,6 +12,8 @@ pub mod demo;
 pub mod echo;
 pub mod echo_cmd;
 pub mod event_log;
+pub mod fleet;
+pub mod load_cmd;
 pub mod logging;
 pub mod run;
 pub mod signals;

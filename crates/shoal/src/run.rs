@@ -72,9 +72,22 @@ async fn serve(path: &Path, config: Config) -> u8 {
     }
     let grace = config.server.grace_period;
     let admin_config = config.admin.clone();
-    let controller = Arc::new(Controller::new(proxy, config, Some(path.to_path_buf())));
+    let controller = Arc::new(Controller::new(
+        proxy,
+        config.clone(),
+        Some(path.to_path_buf()),
+    ));
+    let autoscaler = match crate::fleet::start_autoscaler(&controller, &config).await {
+        Ok(a) => a,
+        Err(e) => {
+            eprintln!("shoal: cannot start the autoscaler: {e}");
+            controller.proxy().stop().await;
+            return EXIT_FAILURE;
+        }
+    };
     let (admin_shutdown, admin_signal) = Shutdown::new();
-    let control = Arc::new(AppControl::new(Arc::clone(&controller)));
+    let control =
+        Arc::new(AppControl::new(Arc::clone(&controller)).with_autoscaler(Arc::clone(&autoscaler)));
     let events = Arc::clone(control.event_log());
     tokio::spawn(follow_health(
         Arc::clone(&events),
@@ -83,10 +96,11 @@ async fn serve(path: &Path, config: Config) -> u8 {
     ));
     let admin = match admin_config {
         Some(admin) => match start_admin(&admin, control, admin_signal) {
-            Ok(task) => Some(task),
+            Ok((task, _)) => Some(task),
             Err(e) => {
                 eprintln!("shoal: admin API: {e}");
                 controller.proxy().stop().await;
+                autoscaler.shutdown().await;
                 return EXIT_FAILURE;
             }
         },
@@ -117,15 +131,17 @@ async fn serve(path: &Path, config: Config) -> u8 {
         let _ = task.await;
     }
     controller.proxy().stop().await;
+    // Traffic has stopped: now the autoscaled instances may go.
+    autoscaler.shutdown().await;
     tracing::info!("stopped");
     EXIT_OK
 }
 
-fn start_admin(
+pub(crate) fn start_admin(
     admin: &AdminConfig,
     control: Arc<AppControl>,
     signal: ShutdownSignal,
-) -> Result<tokio::task::JoinHandle<()>, String> {
+) -> Result<(tokio::task::JoinHandle<()>, std::net::SocketAddr), String> {
     let token = match &admin.token_file {
         Some(file) => Some(
             std::fs::read_to_string(file)
@@ -137,12 +153,14 @@ fn start_admin(
     };
     let server = AdminServer::bind(admin.bind, token, control)
         .map_err(|e| format!("cannot listen on {}: {e}", admin.bind))?;
-    tracing::info!(addr = %server.local_addr(), "admin API listening");
-    Ok(tokio::spawn(async move {
+    let bound = server.local_addr();
+    tracing::info!(addr = %bound, "admin API listening");
+    let task = tokio::spawn(async move {
         if let Err(e) = server.serve(signal).await {
             tracing::error!(error = %e, "admin API failed");
         }
-    }))
+    });
+    Ok((task, bound))
 }
 
 /// The next change of the watched file; never, without a watch.

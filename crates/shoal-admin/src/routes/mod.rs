@@ -1,6 +1,7 @@
 //! The admin API's routes: one module per resource, assembled here with the layers every
 //! request passes (body limit, request timeout, bearer token) and JSON 404/405 fallbacks.
 
+mod autoscale;
 mod backends;
 mod events;
 mod listeners;
@@ -64,6 +65,8 @@ fn table() -> RouteTable {
         .get("/api/v1/upstreams", upstreams::list)
         .get("/api/v1/upstreams/{upstream}", upstreams::show)
         .post("/api/v1/upstreams/{upstream}/backends", backends::add)
+        .get("/api/v1/upstreams/{upstream}/autoscale", autoscale::show)
+        .post("/api/v1/upstreams/{upstream}/scale", autoscale::scale)
         .delete(BACKEND, backends::remove)
         .post(&format!("{BACKEND}/drain"), backends::drain)
         .post(&format!("{BACKEND}/enable"), backends::enable)

@@ -20,7 +20,6 @@ use std::time::Instant;
 use http::request::Parts;
 use http::{Method, Response, Version};
 use shoal_config::UpstreamProtocol;
-use shoal_core::Algorithm;
 use shoal_health::Outcome;
 use shoal_upstream::h1::{ExchangeError, Release, ResponseBody};
 use shoal_upstream::{backoff, RetryPermit, Tried, Upstream, UpstreamBody, MAX_TRIES};
@@ -108,8 +107,9 @@ pub(crate) async fn forward(
         let Some(request_body) = body.take() else {
             break;
         };
-        // Latency feeds only p2c_ewma's estimate: no clock read or lock for the others.
-        let measure = config.algorithm == Algorithm::P2cEwma;
+        // Latency feeds p2c_ewma's estimate and p95_latency autoscale targets: no clock read
+        // or lock for the others.
+        let measure = backend.measures_latency();
         let started = measure.then(Instant::now);
         let exchanged = pooled
             .conn

@@ -355,8 +355,8 @@ fn alive(pid: i32) -> bool {
 }
 
 #[tokio::test]
-async fn demo_rotates_over_three_backends_and_stops_them_on_sigint() {
-    let mut child = shoal(&["demo", "--listen", "127.0.0.1:0"])
+async fn demo_autoscales_its_backends_and_stops_them_on_sigint() {
+    let mut child = shoal(&["demo", "--listen", "127.0.0.1:0", "--admin", "127.0.0.1:0"])
         .spawn()
         .expect("spawn shoal demo");
     let demo_pid = child.id().expect("pid");
@@ -364,38 +364,44 @@ async fn demo_rotates_over_three_backends_and_stops_them_on_sigint() {
     let mut stdout = BufReader::new(child.stdout.take().expect("stdout")).lines();
     let _stderr = drain(BufReader::new(child.stderr.take().expect("stderr")).lines());
     let mut seen = Vec::new();
-
-    let shoal_addr: SocketAddr = read_until(&mut stdout, &mut seen, |line| {
-        line.strip_prefix("  shoal      http://")?
-            .split('/')
-            .next()?
-            .parse()
-            .ok()
-    })
-    .await;
-    let mut backend_addrs = Vec::new();
-    for name in ["a", "b", "c"] {
-        let prefix = format!("  backend {name}  http://");
-        let addr: SocketAddr = read_until(&mut stdout, &mut seen, |line| {
-            line.strip_prefix(prefix.as_str())?
+    let addr_after = |prefix: &'static str| {
+        move |line: &str| -> Option<SocketAddr> {
+            line.strip_prefix(prefix)?.split('/').next()?.parse().ok()
+        }
+    };
+    let shoal_addr = read_until(&mut stdout, &mut seen, addr_after("  shoal      http://")).await;
+    let admin_addr = read_until(&mut stdout, &mut seen, addr_after("  admin API  http://")).await;
+    let mut backends = Vec::new();
+    for _ in 0..2 {
+        let backend: SocketAddr = read_until(&mut stdout, &mut seen, |line| {
+            let rest = line.strip_prefix("  backend ")?;
+            rest.split("http://")
+                .nth(1)?
                 .split('/')
                 .next()?
                 .parse()
                 .ok()
         })
         .await;
-        backend_addrs.push(addr);
+        backends.push(backend);
     }
+    let load_hint = read_until(&mut stdout, &mut seen, |line| {
+        line.contains("shoal load http://")
+            .then(|| line.to_string())
+    })
+    .await;
+    assert!(load_hint.contains(&shoal_addr.to_string()), "{load_hint}");
     let _rest = drain(stdout);
     assert_ne!(shoal_addr.port(), 0);
 
+    // The fleet: min 2 process instances, children of shoal.
     let children = children_of(demo_pid);
     guard.0.extend(&children);
-    assert_eq!(children.len(), 3, "three backend processes: {children:?}");
+    assert_eq!(children.len(), 2, "two backend processes: {children:?}");
 
     let client = TestClient::http1();
-    let mut rotation = String::new();
-    for _ in 0..6 {
+    let mut names = Vec::new();
+    for _ in 0..4 {
         let response = get(&client, &format!("http://{shoal_addr}/")).await;
         assert_eq!(response.status, 200);
         let json: Value = response.json().expect("echo json");
@@ -403,16 +409,33 @@ async fn demo_rotates_over_three_backends_and_stops_them_on_sigint() {
             Some(json["backend"].as_str().expect("name")),
             response.backend()
         );
-        rotation.push_str(response.backend().expect("x-backend"));
+        names.push(response.backend().expect("x-backend").to_string());
     }
-    assert_eq!(rotation, "abcabc", "round robin over a, b, c");
+    assert_ne!(
+        names[0], names[1],
+        "round robin over two backends: {names:?}"
+    );
+    assert_eq!(names[0], names[2], "{names:?}");
+    assert!(names.iter().all(|n| n.starts_with("demo-")), "{names:?}");
+
+    // The autoscaler is on, as the welcome says.
+    let autoscale = get(
+        &client,
+        &format!("http://{admin_addr}/api/v1/upstreams/demo/autoscale"),
+    )
+    .await;
+    assert_eq!(autoscale.status, 200, "{}", autoscale.text());
+    let view: Value = autoscale.json().expect("json");
+    assert_eq!(
+        (view["min"].as_u64(), view["max"].as_u64()),
+        (Some(2), Some(8))
+    );
+    assert_eq!(view["provider"], "process");
 
     signal(&child, Signal::SIGINT);
     assert_eq!(wait_exit(&mut child).await.code(), Some(0));
     for pid in &children {
         assert!(!alive(*pid), "backend process {pid} still running");
     }
-    // (Not "their ports refuse": once free, a port may be given to a parallel test's
-    // listener at once. The processes being gone is the property.)
-    assert_eq!(backend_addrs.len(), 3);
+    assert_eq!(backends.len(), 2);
 }

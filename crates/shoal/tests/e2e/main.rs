@@ -7,6 +7,7 @@
 
 mod admin;
 mod admin_shoal;
+mod autoscale;
 mod balancing;
 mod cli;
 mod ctl;
@@ -23,6 +24,7 @@ mod headers;
 mod health;
 mod hostile;
 mod lifecycle;
+mod load;
 mod passthrough;
 mod pooling;
 mod processes;
