@@ -61,6 +61,11 @@ pub trait Control: Send + Sync + 'static {
         let _ = since;
         Vec::new()
     }
+    /// Every metric in the Prometheus text exposition format 0.0.4 (`docs/metrics.md`).
+    /// Drives `GET /metrics`; the default has none.
+    fn metrics(&self) -> String {
+        String::new()
+    }
     /// The upstream's autoscaler: instances and recent decisions. `Conflict` when the
     /// upstream is not autoscaled.
     fn autoscale(&self, upstream: &str) -> Result<AutoscaleView, ControlError> {

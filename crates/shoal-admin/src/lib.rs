@@ -1,7 +1,7 @@
 //! shoal-admin: the operator's HTTP API — read listeners, upstreams and recent events, drain,
 //! enable, disable, reweigh, add and remove backends, reload the config — plus shoal's own
-//! `/live` and `/ready`, and the dashboard at `/` (static files embedded in the binary, which
-//! poll the API). The endpoints, bodies and errors are documented in `docs/admin-api.md` and
+//! `/live` and `/ready`, its counters at `/metrics` (Prometheus text), and the dashboard at
+//! `/` (static files embedded in the binary, which poll the API). The endpoints, bodies and errors are documented in `docs/admin-api.md` and
 //! `docs/admin-api.yaml` (OpenAPI; a test holds it to [`endpoints`]).
 //!
 //! The API never changes state itself: it calls a [`Control`], which the binary implements by
@@ -37,7 +37,7 @@ pub mod views;
 pub use admin_server::{AdminServer, MAX_BODY_BYTES};
 pub use autoscale_view::{AutoscaleView, DecisionView, InstanceView, TargetView};
 pub use control::{Control, ControlError, MAX_WEIGHT};
-pub use routes::{endpoints, Endpoint};
+pub use routes::{endpoints, Endpoint, METRICS_CONTENT_TYPE};
 pub use views::{
     BackendState, BackendView, CheckResult, CheckView, EventKind, EventView, ListenerView,
     ReloadSummary, RouteView, UpstreamView,

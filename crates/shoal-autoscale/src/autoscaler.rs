@@ -118,6 +118,23 @@ impl Autoscaler {
         Some(status)
     }
 
+    /// How many decisions of each action the upstream's autoscaler has made since it started
+    /// (`scale_up`, `scale_down`, `none`, `manual`); `None` when it has none.
+    pub fn decision_totals(&self, upstream: &str) -> Option<[(&'static str, u64); 4]> {
+        let shared = {
+            let statuses = self.statuses.lock().unwrap_or_else(|e| e.into_inner());
+            Arc::clone(statuses.get(upstream)?)
+        };
+        let shared = shared.lock().unwrap_or_else(|e| e.into_inner());
+        Some(shared.events.totals())
+    }
+
+    /// The upstreams that have an autoscaler now, by name.
+    pub fn upstreams(&self) -> Vec<String> {
+        let statuses = self.statuses.lock().unwrap_or_else(|e| e.into_inner());
+        statuses.keys().cloned().collect()
+    }
+
     /// Sets an upstream's count by hand (within its min and max). Blocks the calling thread
     /// until the provider has been told: call it from a blocking thread.
     pub fn scale_blocking(&self, upstream: &str, count: u32) -> Result<(), ScaleError> {

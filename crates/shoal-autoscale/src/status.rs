@@ -55,15 +55,26 @@ impl Event {
     }
 }
 
-/// The last [`MAX_EVENTS`] decisions, oldest first.
+/// The actions a decision can take, as [`Event::action`] names them.
+pub const ACTIONS: [&str; 4] = ["scale_up", "scale_down", "none", "manual"];
+
+/// The last [`MAX_EVENTS`] decisions, oldest first, and how many of each action were ever
+/// made (repeats included).
 #[derive(Debug, Clone, Default)]
 pub struct EventLog {
     events: VecDeque<Event>,
+    /// By [`ACTIONS`] index.
+    totals: [u64; ACTIONS.len()],
 }
 
 impl EventLog {
     /// Adds a decision; a "no change" identical to the previous one only bumps its count.
     pub fn push(&mut self, event: Event) {
+        if let Some(i) = ACTIONS.iter().position(|a| *a == event.action) {
+            if let Some(total) = self.totals.get_mut(i) {
+                *total = total.saturating_add(1);
+            }
+        }
         if let Some(last) = self.events.back_mut() {
             if last.same_as(&event) {
                 last.repeated = last.repeated.saturating_add(1);
@@ -88,6 +99,11 @@ impl EventLog {
 
     pub fn is_empty(&self) -> bool {
         self.events.is_empty()
+    }
+
+    /// Decisions made since the log began, per action of [`ACTIONS`], in that order.
+    pub fn totals(&self) -> [(&'static str, u64); ACTIONS.len()] {
+        std::array::from_fn(|i| (ACTIONS[i], self.totals[i]))
     }
 }
 
@@ -183,6 +199,16 @@ mod tests {
         log.push(event("scale_up", 4, "recommended 4", 4));
         log.push(event("scale_up", 4, "recommended 4", 5));
         assert_eq!(log.len(), 3, "changes are never collapsed");
+        assert_eq!(
+            log.totals(),
+            [
+                ("scale_up", 2),
+                ("scale_down", 0),
+                ("none", 3),
+                ("manual", 0)
+            ],
+            "totals count repeats"
+        );
         for i in 0..(MAX_EVENTS as u64 * 2) {
             log.push(event("scale_up", 4, "x", 10 + i));
         }

@@ -12,6 +12,7 @@ use crate::api_key::{ApiKey, X_API_KEY_NAME};
 use crate::basic_auth::{BasicAuth, Pending};
 use crate::cors::Cors;
 use crate::exchange::{Answer, Exchange, Rejection, RequestCtx};
+use crate::filter_stats::FilterStats;
 use crate::header_ops::Headers;
 use crate::jwt::Jwt;
 use crate::limits::Limits;
@@ -32,19 +33,48 @@ pub enum Filter {
     Respond(Respond),
 }
 
-/// The filters of one route.
+impl Filter {
+    /// The config's `kind` of this filter (`jwt`, `rate_limit`, ...), as metrics label it.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Filter::Jwt(_) => "jwt",
+            Filter::ApiKey(_) => "api_key",
+            Filter::BasicAuth(_) => "basic_auth",
+            Filter::RateLimit(_) => "rate_limit",
+            Filter::Limits(_) => "limits",
+            Filter::Headers(_) => "headers",
+            Filter::Cors(_) => "cors",
+            Filter::Redirect(_) => "redirect",
+            Filter::Respond(_) => "respond",
+        }
+    }
+}
+
+/// The filters of one route, each with its counters.
 #[derive(Debug)]
 pub struct Chain {
-    filters: Vec<Arc<Filter>>,
+    filters: Vec<(Arc<Filter>, Arc<FilterStats>)>,
     /// Headers no client may send to this route's backends.
     strip: Vec<HeaderName>,
 }
 
 impl Chain {
+    /// A chain whose filters count into counters of their own.
     pub fn new(filters: Vec<Arc<Filter>>) -> Chain {
+        Chain::with_stats(
+            filters
+                .into_iter()
+                .map(|f| (f, Arc::new(FilterStats::default())))
+                .collect(),
+        )
+    }
+
+    /// A chain whose filters count into the given counters (kept by the gateway across
+    /// reloads).
+    pub fn with_stats(filters: Vec<(Arc<Filter>, Arc<FilterStats>)>) -> Chain {
         // `x-api-key-name` always: a backend behind any filtered route may trust it.
         let mut strip: Vec<HeaderName> = vec![X_API_KEY_NAME];
-        for filter in &filters {
+        for (filter, _) in &filters {
             if let Filter::Jwt(jwt) = &**filter {
                 strip.extend(jwt.forwarded_headers().cloned());
             }
@@ -62,22 +92,30 @@ impl Chain {
         self.filters.is_empty()
     }
 
-    /// Runs the filters in order; `Err` is the answer the request gets instead of a backend.
+    /// Runs the filters in order; `Err` is the answer the request gets instead of a backend
+    /// (counted against the filter that gave it).
     pub async fn run(&self, req: &mut RequestCtx<'_>, ex: &mut Exchange) -> Result<(), Answer> {
         for name in &self.strip {
             req.parts.headers.remove(name);
         }
-        for filter in &self.filters {
-            match &**filter {
-                Filter::Jwt(f) => f.apply(req, ex)?,
-                Filter::ApiKey(f) => f.apply(req, ex)?,
-                Filter::BasicAuth(f) => basic_auth(f, req, ex).await?,
-                Filter::RateLimit(f) => f.apply(req, ex)?,
-                Filter::Limits(f) => f.apply(req, ex)?,
-                Filter::Headers(f) => f.apply(req, ex),
-                Filter::Cors(f) => f.apply(req, ex)?,
-                Filter::Redirect(f) => return Err(f.answer(req, ex)),
-                Filter::Respond(f) => return Err(f.answer()),
+        for (filter, stats) in &self.filters {
+            let outcome = match &**filter {
+                Filter::Jwt(f) => f.apply(req, ex).map_err(Answer::from),
+                Filter::ApiKey(f) => f.apply(req, ex).map_err(Answer::from),
+                Filter::BasicAuth(f) => basic_auth(f, req, ex).await.map_err(Answer::from),
+                Filter::RateLimit(f) => f.apply(req, ex).map_err(Answer::from),
+                Filter::Limits(f) => f.apply(req, ex).map_err(Answer::from),
+                Filter::Headers(f) => {
+                    f.apply(req, ex);
+                    Ok(())
+                }
+                Filter::Cors(f) => f.apply(req, ex),
+                Filter::Redirect(f) => Err(f.answer(req, ex)),
+                Filter::Respond(f) => Err(f.answer()),
+            };
+            if let Err(answer) = outcome {
+                stats.record(&answer);
+                return Err(answer);
             }
         }
         Ok(())

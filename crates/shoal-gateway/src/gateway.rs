@@ -14,6 +14,7 @@ use crate::api_key::ApiKey;
 use crate::basic_auth::BasicAuth;
 use crate::chain::{Chain, Filter};
 use crate::cors::Cors;
+use crate::filter_stats::FilterStats;
 use crate::header_ops::Headers;
 use crate::jwt::Jwt;
 use crate::limits::Limits;
@@ -25,6 +26,9 @@ use crate::sticky::{self, StickyCodec, StickyTable};
 #[derive(Debug)]
 pub struct Gateway {
     rate: Mutex<HashMap<String, (RateLimitConfig, Arc<RateState>)>>,
+    /// Each filter's counters, by name, with the kind they were counted for: a reload that
+    /// keeps a filter's name and kind keeps its counts.
+    stats: Mutex<HashMap<String, (&'static str, Arc<FilterStats>)>>,
     sticky_key: Vec<u8>,
     /// Watch key files for changes (off for `shoal check`).
     watch: bool,
@@ -40,6 +44,8 @@ impl Default for Gateway {
 #[derive(Debug, Default)]
 pub struct GatewaySnapshot {
     filters: HashMap<String, Arc<Filter>>,
+    /// By filter name (every entry of `filters` has one).
+    stats: HashMap<String, Arc<FilterStats>>,
     sticky: HashMap<String, Arc<StickyCodec>>,
 }
 
@@ -51,9 +57,27 @@ impl GatewaySnapshot {
         }
         let filters = names
             .iter()
-            .filter_map(|n| self.filters.get(n).cloned())
+            .filter_map(|n| {
+                let filter = self.filters.get(n)?;
+                let stats = self.stats.get(n).cloned().unwrap_or_default();
+                Some((Arc::clone(filter), stats))
+            })
             .collect();
-        Some(Arc::new(Chain::new(filters)))
+        Some(Arc::new(Chain::with_stats(filters)))
+    }
+
+    /// Every filter as `(name, kind, counters)`, by name.
+    pub fn filter_stats(&self) -> Vec<(&str, &'static str, &FilterStats)> {
+        let mut out: Vec<(&str, &'static str, &FilterStats)> = self
+            .filters
+            .iter()
+            .filter_map(|(name, filter)| {
+                let stats = self.stats.get(name)?;
+                Some((name.as_str(), filter.kind(), &**stats))
+            })
+            .collect();
+        out.sort_by(|a, b| a.0.cmp(b.0));
+        out
     }
 
     /// The sticky table of `upstream` over `backends` (in backend order), if it is sticky.
@@ -89,6 +113,7 @@ fn error(file: &FileRef, message: String) -> ConfigError {
 pub fn check(config: &Config) -> Result<(), ConfigErrors> {
     Gateway {
         rate: Mutex::new(HashMap::new()),
+        stats: Mutex::new(HashMap::new()),
         sticky_key: Vec::new(),
         watch: false,
     }
@@ -100,6 +125,7 @@ impl Gateway {
     pub fn new() -> Gateway {
         Gateway {
             rate: Mutex::new(HashMap::new()),
+            stats: Mutex::new(HashMap::new()),
             sticky_key: sticky::random_key(),
             watch: true,
         }
@@ -112,6 +138,8 @@ impl Gateway {
         let mut snapshot = GatewaySnapshot::default();
         let mut rate = self.rate.lock().unwrap_or_else(|e| e.into_inner());
         let mut kept = HashMap::new();
+        let mut stats = self.stats.lock().unwrap_or_else(|e| e.into_inner());
+        let mut kept_stats = HashMap::new();
         for f in &config.filters {
             let built = match &f.kind {
                 FilterKind::Jwt(c) => Jwt::new(c, self.watch)
@@ -150,6 +178,13 @@ impl Gateway {
             };
             match built {
                 Ok(filter) => {
+                    let kind = filter.kind();
+                    let counters = match stats.get(&f.name) {
+                        Some((old, counters)) if *old == kind => Arc::clone(counters),
+                        _ => Arc::new(FilterStats::default()),
+                    };
+                    kept_stats.insert(f.name.clone(), (kind, Arc::clone(&counters)));
+                    snapshot.stats.insert(f.name.clone(), counters);
                     snapshot.filters.insert(f.name.clone(), Arc::new(filter));
                 }
                 Err(e) => errors.push(e),
@@ -184,6 +219,7 @@ impl Gateway {
             return Err(ConfigErrors::from_errors(errors));
         }
         *rate = kept;
+        *stats = kept_stats;
         Ok(snapshot)
     }
 }

@@ -17,6 +17,7 @@ mod chain;
 pub mod clock;
 mod cors;
 mod exchange;
+mod filter_stats;
 mod gateway;
 pub mod gcra;
 mod header_ops;

@@ -6,6 +6,7 @@
 //! It reads the current [`Snapshot`] and never changes configuration itself: a new config
 //! becomes a new snapshot, swapped in whole through [`ProxyHandle::reload`].
 
+mod access_log;
 mod http;
 mod l4;
 mod listener;
@@ -14,6 +15,7 @@ mod snapshot;
 mod tls;
 mod worker;
 
+pub use access_log::AccessLog;
 pub use proxy_handle::{ProxyHandle, StartError};
-pub use snapshot::{ListenerSnapshot, RouteEntry, Snapshot, Target};
+pub use snapshot::{ListenerSnapshot, RouteEntry, RouteStats, Snapshot, Target};
 pub use tls::{TlsError, TlsListener, TlsStats};

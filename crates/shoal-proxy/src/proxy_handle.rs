@@ -5,6 +5,8 @@ use std::sync::Arc;
 use std::thread::JoinHandle;
 
 use arc_swap::ArcSwap;
+
+use crate::access_log::AccessLog;
 use shoal_config::Config;
 use shoal_core::Shutdown;
 use shoal_upstream::{HealthSupervisor, UpstreamRegistry};
@@ -28,6 +30,12 @@ pub enum StartError {
     /// An https listener's certificate, key or CA file cannot be used.
     #[error("listeners.{listener}.tls.{source}")]
     Tls { listener: String, source: TlsError },
+    /// The access log's file cannot be opened.
+    #[error("access_log: cannot open {path}: {source}")]
+    AccessLog {
+        path: String,
+        source: std::io::Error,
+    },
     /// A file a filter or sticky upstream names does not load (see `shoal_gateway::check`).
     #[error("{0}")]
     Filters(shoal_config::ConfigErrors),
@@ -47,6 +55,8 @@ pub(crate) struct Shared {
     /// Open connections per listener name, over all workers (for `max_connections`).
     pub open:
         std::sync::Mutex<std::collections::HashMap<String, Arc<std::sync::atomic::AtomicUsize>>>,
+    /// `[access_log]`, when configured: one atomic load per request when it is not.
+    pub access_log: arc_swap::ArcSwapOption<AccessLog>,
 }
 
 impl Shared {
@@ -144,7 +154,42 @@ fn attach_tls(snapshot: &mut Snapshot, tls: Vec<Option<Arc<TlsListener>>>) {
     }
 }
 
+/// The access log `config` asks for: `current` when its settings did not change (a reload
+/// keeps the writer and its file), a new one when they did, none without `[access_log]`.
+fn start_access_log(
+    config: &Config,
+    current: Option<Arc<AccessLog>>,
+) -> Result<Option<Arc<AccessLog>>, StartError> {
+    let Some(wanted) = &config.access_log else {
+        return Ok(None);
+    };
+    if let Some(current) = current.filter(|c| c.config() == wanted) {
+        return Ok(Some(current));
+    }
+    AccessLog::start(wanted)
+        .map(|log| Some(Arc::new(log)))
+        .map_err(|source| StartError::AccessLog {
+            path: match &wanted.target {
+                shoal_config::AccessLogTarget::Stdout => "stdout".to_string(),
+                shoal_config::AccessLogTarget::File(p) => p.display().to_string(),
+            },
+            source,
+        })
+}
+
 impl ProxyHandle {
+    /// Reopens the access log's file (after a rotation renamed it): SIGUSR1.
+    pub fn reopen_access_log(&self) {
+        if let Some(log) = self.shared.access_log.load_full() {
+            log.reopen();
+        }
+    }
+
+    /// The running access log, if any (for tests and metrics).
+    pub fn access_log(&self) -> Option<Arc<AccessLog>> {
+        self.shared.access_log.load_full()
+    }
+
     /// Binds every listener (so a busy port fails here, before anything serves), then starts
     /// `config.server.workers` worker threads.
     pub fn start(config: &Config) -> Result<ProxyHandle, StartError> {
@@ -156,6 +201,7 @@ impl ProxyHandle {
         let filters = gateway.compile(config).map_err(StartError::Filters)?;
         let mut snapshot = Snapshot::build(config, &registry, true, filters);
         attach_tls(&mut snapshot, tls);
+        let access_log = start_access_log(config, None)?;
         health.sync(snapshot.upstreams.clone(), true);
 
         let mut bound_listeners = Vec::new();
@@ -179,6 +225,7 @@ impl ProxyHandle {
             gateway,
             grace_period: config.server.grace_period,
             open: std::sync::Mutex::new(std::collections::HashMap::new()),
+            access_log: arc_swap::ArcSwapOption::new(access_log),
         });
         let shutdown = Shutdown::new().0;
         let mut threads = Vec::with_capacity(workers + 1);
@@ -319,9 +366,12 @@ impl ProxyHandle {
         let tls = load_tls(config, Some(&self.shared.snapshot.load()))?;
         let mut snapshot = Snapshot::build(config, &self.shared.registry, false, filters);
         attach_tls(&mut snapshot, tls);
+        snapshot.inherit_stats(&self.shared.snapshot.load());
+        let access_log = start_access_log(config, self.shared.access_log.load_full())?;
         let snapshot = Arc::new(snapshot);
         self.health.sync(snapshot.upstreams.clone(), false);
         self.shared.snapshot.store(snapshot);
+        self.shared.access_log.store(access_log);
         let keep: Vec<_> = config.upstreams.iter().collect();
         self.shared.registry.retain(&keep);
 
@@ -399,6 +449,23 @@ impl ProxyHandle {
             }
         })
         .await;
+    }
+
+    /// Open client connections per listener name, over all workers, by name (listeners
+    /// removed by a reload stay while they have connections; `/metrics`).
+    pub fn connection_counts(&self) -> Vec<(String, usize)> {
+        let open = self.shared.open.lock().unwrap_or_else(|e| e.into_inner());
+        let mut counts: Vec<(String, usize)> = open
+            .iter()
+            .map(|(name, count)| {
+                (
+                    name.clone(),
+                    count.load(std::sync::atomic::Ordering::Relaxed),
+                )
+            })
+            .collect();
+        counts.sort();
+        counts
     }
 }
 

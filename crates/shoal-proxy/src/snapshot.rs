@@ -46,6 +46,28 @@ pub struct RouteEntry {
     pub rewrite: Option<Rewrite>,
     /// The route's gateway filters; None (the plain path) when it names none.
     pub filters: Option<Arc<Chain>>,
+    /// Its request counters and latency histogram (`/metrics`), carried over a reload that
+    /// keeps the route's name.
+    pub stats: Arc<RouteStats>,
+}
+
+/// What a route counts: responses by status class and the time to the response head.
+#[derive(Debug, Default)]
+pub struct RouteStats {
+    /// Index 0..=4 = 1xx..=5xx.
+    pub responses: [shoal_metrics::Counter; 5],
+    /// From the request head arriving to the response head being ready.
+    pub duration: shoal_metrics::Histogram,
+}
+
+impl RouteStats {
+    /// Counts one response and how long it took.
+    #[inline]
+    pub fn record(&self, status: http::StatusCode, elapsed: std::time::Duration) {
+        let class = usize::from(status.as_u16() / 100).clamp(1, 5) - 1;
+        self.responses[class].inc();
+        self.duration.observe(elapsed);
+    }
 }
 
 /// A route's destination, with upstream names resolved to indices into
@@ -98,6 +120,7 @@ impl Snapshot {
                         },
                         rewrite: r.rewrite.clone(),
                         filters: gateway.chain(&r.filters),
+                        stats: Arc::default(),
                     })
                     .collect(),
                 tcp_upstream: l.upstream.as_deref().map(index_of),
@@ -111,6 +134,21 @@ impl Snapshot {
             upstreams,
             sticky: config.upstreams.iter().map(|u| gateway.sticky(u)).collect(),
             gateway,
+        }
+    }
+
+    /// Takes the route counters of `old` for routes that keep their name, so a reload does
+    /// not reset them.
+    pub fn inherit_stats(&mut self, old: &Snapshot) {
+        for listener in &mut self.listeners {
+            let Some(previous) = old.listener(&listener.config.name) else {
+                continue;
+            };
+            for route in &mut listener.routes {
+                if let Some(kept) = previous.routes.iter().find(|r| r.name == route.name) {
+                    route.stats = Arc::clone(&kept.stats);
+                }
+            }
         }
     }
 

@@ -5,6 +5,7 @@ use std::time::{Duration, Instant};
 
 use shoal_balance::PeakEwma;
 use shoal_health::{BackendStatus, Outcome};
+use shoal_metrics::{Counter, Histogram};
 use tokio::sync::mpsc::UnboundedSender;
 
 use crate::clock::now_ns;
@@ -49,11 +50,13 @@ pub struct BackendState {
     requests: AtomicU64,
     failures: AtomicU64,
     ewma: Mutex<PeakEwma>,
-    /// Who needs the time to the response head: p2c_ewma's estimate, the autoscaler's
-    /// p95 histogram, both or neither (then the data plane does not even read the clock).
+    /// Who needs the time to the response head besides `/metrics`: p2c_ewma's estimate (a
+    /// lock), the autoscaler's p95 histogram, both or neither.
     measure: AtomicU8,
     /// Times to the response head, for a `p95_latency` autoscale target.
     latency: LatencyHistogram,
+    /// What `/metrics` reads; see [`BackendStats`].
+    stats: BackendStats,
     /// Idle keep-alive connections, one list per worker so workers never share a connection
     /// (nor contend on the list).
     idle: Box<[Mutex<Vec<IdleConn>>]>,
@@ -78,6 +81,24 @@ pub struct PooledConn {
     /// True when the connection had served a request before: a failure on it may be the
     /// backend's keep-alive timeout racing with us, which is worth one retry.
     pub reused: bool,
+}
+
+/// A backend's counters for `/metrics`: relaxed atomics and lock-free histograms, written
+/// where the outcome of an attempt is known, never behind a lock.
+#[derive(Debug, Default)]
+pub struct BackendStats {
+    /// Response heads received, by status class (index 0..=4 = 1xx..=5xx).
+    pub responses: [Counter; 5],
+    /// From the request being handed to the connection to its response head.
+    pub response_time: Histogram,
+    /// Opening a new HTTP/1.1 connection: TCP connect, plus the TLS handshake when the
+    /// upstream uses TLS. Reused keep-alive connections are not counted.
+    pub connect_time: Histogram,
+    /// New connections (HTTP/1.1 or HTTP/2, TLS included) that could not be opened.
+    pub connect_failures: Counter,
+    /// Attempts sent to this backend that were not their request's first attempt (another
+    /// backend failed first, or a reused connection did).
+    pub retries: Counter,
 }
 
 /// Passive-check thresholds and where to report reaching them.
@@ -173,6 +194,7 @@ impl BackendState {
             )),
             measure: AtomicU8::new(MEASURE_EWMA),
             latency: LatencyHistogram::default(),
+            stats: BackendStats::default(),
             idle: (0..workers.max(1))
                 .map(|_| Mutex::new(Vec::new()))
                 .collect(),
@@ -323,6 +345,30 @@ impl BackendState {
         self.failures.fetch_add(1, Ordering::Relaxed);
     }
 
+    /// Records a response head: its status class and how long it took (from sending the
+    /// request), and feeds the latency estimate and histogram that asked for it (see
+    /// [`BackendState::record_latency`]).
+    #[inline]
+    pub fn record_response(&self, status: u16, elapsed: Duration) {
+        let class = usize::from(status / 100).clamp(1, 5) - 1;
+        if let Some(counter) = self.stats.responses.get(class) {
+            counter.inc();
+        }
+        self.stats.response_time.observe(elapsed);
+        self.record_latency(elapsed);
+    }
+
+    /// Counts an attempt on this backend that is a retry of its request.
+    #[inline]
+    pub fn record_retry(&self) {
+        self.stats.retries.inc();
+    }
+
+    /// The counters `/metrics` shows.
+    pub fn stats(&self) -> &BackendStats {
+        &self.stats
+    }
+
     /// Says who reads measured latencies (the registry sets it from the upstream's config:
     /// `ewma` for p2c_ewma, `histogram` for a p95_latency autoscale target).
     pub fn set_latency_uses(&self, ewma: bool, histogram: bool) {
@@ -331,7 +377,7 @@ impl BackendState {
         self.measure.store(bits, Ordering::Relaxed);
     }
 
-    /// Whether the data plane should time requests to this backend at all.
+    /// Whether the peak-EWMA estimate or the p95 histogram want this backend's latencies.
     pub fn measures_latency(&self) -> bool {
         self.measure.load(Ordering::Relaxed) != 0
     }
@@ -386,7 +432,15 @@ impl BackendState {
                 }
             }
         }
-        let conn = BackendConn::connect(transport, self.addr, connect_timeout).await?;
+        let started = Instant::now();
+        let conn = match BackendConn::connect(transport, self.addr, connect_timeout).await {
+            Ok(conn) => conn,
+            Err(e) => {
+                self.stats.connect_failures.inc();
+                return Err(e);
+            }
+        };
+        self.stats.connect_time.observe(started.elapsed());
         Ok(PooledConn {
             conn,
             reused: false,
@@ -402,7 +456,8 @@ impl BackendState {
         connect_timeout: Duration,
         keepalive_timeout: Duration,
     ) -> Result<(H2Conn, StreamSlot), ConnectError> {
-        self.h2
+        let stream = self
+            .h2
             .stream(
                 worker,
                 transport,
@@ -410,7 +465,11 @@ impl BackendState {
                 connect_timeout,
                 keepalive_timeout,
             )
-            .await
+            .await;
+        if stream.is_err() {
+            self.stats.connect_failures.inc();
+        }
+        stream
     }
 
     /// Open HTTP/2 connections to this backend, all workers (for tests and the admin API).

@@ -25,7 +25,7 @@ mod tunnels;
 mod upstream;
 
 pub use backend_state::{
-    BackendState, HealthEvent, InFlight, OpenTunnel, PassiveLimits, PooledConn,
+    BackendState, BackendStats, HealthEvent, InFlight, OpenTunnel, PassiveLimits, PooledConn,
 };
 pub use backend_stream::BackendStream;
 pub use body::{BodyError, BodyTooLarge, UpstreamBody};

@@ -363,6 +363,10 @@ impl Control for AppControl {
         self.events.since(since)
     }
 
+    fn metrics(&self) -> String {
+        crate::metrics::text(self.controller.proxy(), self.autoscaler.as_deref())
+    }
+
     fn autoscale(&self, upstream: &str) -> Result<AutoscaleView, ControlError> {
         self.autoscale_view(upstream)
     }

@@ -15,6 +15,7 @@ pub mod event_log;
 pub mod fleet;
 pub mod load_cmd;
 pub mod logging;
+pub mod metrics;
 pub mod run;
 pub mod signals;
 

@@ -111,6 +111,11 @@ async fn serve(path: &Path, config: Config) -> u8 {
             request = signals.next() => match request {
                 Request::Stop => break,
                 Request::Reload => "SIGHUP",
+                Request::ReopenLogs => {
+                    tracing::info!("SIGUSR1: reopening the access log");
+                    controller.proxy().reopen_access_log();
+                    continue;
+                }
             },
             () = changed(&mut watch) => "file changed",
         };

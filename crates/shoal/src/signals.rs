@@ -9,13 +9,16 @@ pub enum Request {
     Stop,
     /// SIGHUP: re-read the config file.
     Reload,
+    /// SIGUSR1: reopen the access log (after a rotation renamed it).
+    ReopenLogs,
 }
 
-/// Receives SIGTERM, SIGINT and SIGHUP as [`Request`]s.
+/// Receives SIGTERM, SIGINT, SIGHUP and SIGUSR1 as [`Request`]s.
 pub struct Signals {
     term: tokio::signal::unix::Signal,
     int: tokio::signal::unix::Signal,
     hup: tokio::signal::unix::Signal,
+    usr1: tokio::signal::unix::Signal,
 }
 
 impl Signals {
@@ -24,6 +27,7 @@ impl Signals {
             term: signal(SignalKind::terminate())?,
             int: signal(SignalKind::interrupt())?,
             hup: signal(SignalKind::hangup())?,
+            usr1: signal(SignalKind::user_defined1())?,
         })
     }
 
@@ -32,6 +36,7 @@ impl Signals {
             _ = self.term.recv() => Request::Stop,
             _ = self.int.recv() => Request::Stop,
             _ = self.hup.recv() => Request::Reload,
+            _ = self.usr1.recv() => Request::ReopenLogs,
         }
     }
 }

@@ -5,6 +5,7 @@ mod autoscale;
 mod backends;
 mod events;
 mod listeners;
+mod metrics;
 mod probes;
 mod reload;
 mod route_table;
@@ -24,6 +25,7 @@ use crate::api_error::ApiError;
 use crate::bearer_token::{require_token, BearerToken};
 use crate::control::Control;
 use crate::dashboard;
+pub use metrics::CONTENT_TYPE as METRICS_CONTENT_TYPE;
 pub use route_table::Endpoint;
 use route_table::RouteTable;
 
@@ -73,7 +75,8 @@ fn table() -> RouteTable {
         .post(&format!("{BACKEND}/disable"), backends::disable)
         .put(&format!("{BACKEND}/weight"), backends::set_weight)
         .post("/api/v1/reload", reload::reload)
-        .get("/api/v1/events", events::list);
+        .get("/api/v1/events", events::list)
+        .get("/metrics", metrics::metrics);
     dashboard::ASSETS.iter().fold(table, |table, asset| {
         table.get(asset.path, move || async move { asset.response() })
     })

@@ -71,7 +71,7 @@ async fn unknown_routes_are_404_json() {
         "/api/v1/upstreams/",
         "/api/v1/upstreams/api/backends/127.0.0.1:9001/explode",
         "/api/v1/upstreams/api/backends/127.0.0.1:9001/drain/x",
-        "/metrics",
+        "/metrics/",
         "/live/",
     ] {
         let response = server.get(path).await;

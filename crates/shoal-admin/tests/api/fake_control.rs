@@ -270,4 +270,13 @@ impl Control for FakeControl {
             .cloned()
             .collect()
     }
+    fn metrics(&self) -> String {
+        self.record("metrics".into());
+        METRICS.to_string()
+    }
 }
+
+/// What [`FakeControl::metrics`] answers.
+pub const METRICS: &str = "# HELP shoal_backend_in_flight Requests under way.\n\
+                           # TYPE shoal_backend_in_flight gauge\n\
+                           shoal_backend_in_flight{upstream=\"api\",backend=\"127.0.0.1:9001\"} 2\n";

@@ -9,6 +9,7 @@ mod errors;
 mod events;
 mod fake_control;
 mod harness;
+mod metrics;
 mod openapi;
 mod reads;
 mod server;

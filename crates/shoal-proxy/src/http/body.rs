@@ -4,6 +4,7 @@
 
 use std::io;
 use std::pin::Pin;
+use std::sync::Arc;
 use std::task::{Context, Poll};
 
 use bytes::Bytes;
@@ -13,6 +14,7 @@ use shoal_upstream::h2::H2ResponseBody;
 use shoal_upstream::RetryPermit;
 
 use super::client_io::RequestActive;
+use crate::access_log::{AccessLog, AccessRecord};
 
 pub(crate) struct ProxyBody {
     kind: Kind,
@@ -20,6 +22,16 @@ pub(crate) struct ProxyBody {
     _active: Option<RequestActive>,
     /// Keeps the request counted among its upstream's active ones (the retry budget's base).
     _permit: Option<RetryPermit>,
+    /// The access-log line to write when the body is done (dropped), with the bytes sent;
+    /// None when the request is not logged (then nothing is counted).
+    log: Option<Box<PendingLog>>,
+}
+
+/// An access-log record waiting for its response body to finish.
+pub(crate) struct PendingLog {
+    pub log: Arc<AccessLog>,
+    pub record: AccessRecord,
+    pub started: std::time::Instant,
 }
 
 enum Kind {
@@ -34,7 +46,13 @@ impl ProxyBody {
             kind: Kind::Full(Some(text.into())),
             _active: active,
             _permit: None,
+            log: None,
         }
+    }
+
+    /// Writes `pending` to the access log once this body is done, with the bytes it sent.
+    pub(crate) fn log_when_done(&mut self, pending: Box<PendingLog>) {
+        self.log = Some(pending);
     }
 
     /// No body at all (a 101's).
@@ -43,6 +61,7 @@ impl ProxyBody {
             kind: Kind::Full(None),
             _active: None,
             _permit: None,
+            log: None,
         }
     }
 
@@ -55,6 +74,7 @@ impl ProxyBody {
             kind: Kind::Backend(body),
             _active: Some(active),
             _permit: Some(permit),
+            log: None,
         }
     }
 
@@ -67,6 +87,7 @@ impl ProxyBody {
             kind: Kind::H2(body),
             _active: Some(active),
             _permit: Some(permit),
+            log: None,
         }
     }
 }
@@ -79,11 +100,18 @@ impl Body for ProxyBody {
         self: Pin<&mut Self>,
         cx: &mut Context<'_>,
     ) -> Poll<Option<Result<Frame<Bytes>, io::Error>>> {
-        match &mut self.get_mut().kind {
+        let this = self.get_mut();
+        let polled = match &mut this.kind {
             Kind::Full(bytes) => Poll::Ready(bytes.take().map(|b| Ok(Frame::data(b)))),
             Kind::Backend(body) => Pin::new(body).poll_frame(cx),
             Kind::H2(body) => Pin::new(body).poll_frame(cx),
+        };
+        if let (Some(pending), Poll::Ready(Some(Ok(frame)))) = (&mut this.log, &polled) {
+            if let Some(data) = frame.data_ref() {
+                pending.record.bytes_sent += data.len() as u64;
+            }
         }
+        polled
     }
 
     fn is_end_stream(&self) -> bool {
@@ -100,6 +128,15 @@ impl Body for ProxyBody {
             Kind::Full(None) => SizeHint::with_exact(0),
             Kind::Backend(body) => body.size_hint(),
             Kind::H2(body) => body.size_hint(),
+        }
+    }
+}
+
+impl Drop for ProxyBody {
+    fn drop(&mut self) {
+        if let Some(mut pending) = self.log.take() {
+            pending.record.duration = pending.started.elapsed();
+            pending.log.log(&pending.record);
         }
     }
 }

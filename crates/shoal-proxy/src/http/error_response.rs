@@ -67,7 +67,7 @@ impl ProxyError {
         }
     }
 
-    fn cause(&self) -> String {
+    pub(crate) fn cause(&self) -> String {
         match self {
             ProxyError::BadHost => "invalid Host header".to_string(),
             ProxyError::BadRequest(why)

@@ -66,7 +66,7 @@ pub(crate) async fn forward(
     let mut last_error: Option<ProxyError> = None;
 
     // Each backend once, plus at most one reconnect per backend.
-    for _ in 0..2 * MAX_TRIES {
+    for attempt in 0..2 * MAX_TRIES {
         let fresh = reconnect.is_some();
         let index = match reconnect.take() {
             Some(i) => i,
@@ -82,6 +82,10 @@ pub(crate) async fn forward(
         let Some(backend) = upstream.backend(index) else {
             break;
         };
+        pin.attempts += 1;
+        if attempt > 0 {
+            backend.record_retry();
+        }
         let in_flight = backend.start_request();
         let mut pooled = match backend
             .conn(
@@ -107,19 +111,16 @@ pub(crate) async fn forward(
         let Some(request_body) = body.take() else {
             break;
         };
-        // Latency feeds p2c_ewma's estimate and p95_latency autoscale targets: no clock read
-        // or lock for the others.
-        let measure = backend.measures_latency();
-        let started = measure.then(Instant::now);
+        // The response time feeds `/metrics`, and p2c_ewma's estimate and p95_latency
+        // autoscale targets when they ask for it.
+        let started = Instant::now();
         let exchanged = pooled
             .conn
             .exchange_within(&parts, request_body, config.response_timeout)
             .await;
         let error = match exchanged {
             Some(Ok(head)) => {
-                if let Some(started) = started {
-                    backend.record_latency(started.elapsed());
-                }
+                backend.record_response(head.status.as_u16(), started.elapsed());
                 backend.report(if head.status.is_server_error() {
                     Outcome::ServerError
                 } else {

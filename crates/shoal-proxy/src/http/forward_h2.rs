@@ -21,7 +21,6 @@ use std::time::Instant;
 
 use http::request::Parts;
 use http::{Request, Response, Version};
-use shoal_core::Algorithm;
 use shoal_health::Outcome;
 use shoal_upstream::h2::{prepare_request, H2Error, H2ResponseBody};
 use shoal_upstream::{RetryPermit, Tried, Upstream, UpstreamBody, MAX_TRIES};
@@ -62,7 +61,7 @@ pub(super) async fn forward_h2(
     let mut again: Option<usize> = None;
     let mut unprocessed = 0u32;
 
-    for _ in 0..2 * MAX_TRIES {
+    for attempt in 0..2 * MAX_TRIES {
         let index = match again.take() {
             Some(i) => i,
             // A sticky cookie's backend first, while it may take traffic.
@@ -80,6 +79,10 @@ pub(super) async fn forward_h2(
         let Some(backend) = upstream.backend(index) else {
             break;
         };
+        pin.attempts += 1;
+        if attempt > 0 {
+            backend.record_retry();
+        }
         let in_flight = backend.start_request();
         let (conn, stream) = match backend
             .h2_stream(
@@ -102,15 +105,12 @@ pub(super) async fn forward_h2(
         let Some(request_body) = body.take() else {
             break;
         };
-        let measure = config.algorithm == Algorithm::P2cEwma;
-        let started = measure.then(Instant::now);
+        let started = Instant::now();
         let request = Request::from_parts(parts.clone(), request_body);
         let sent = tokio::time::timeout(config.response_timeout, conn.send(request)).await;
         let error = match sent {
             Ok(Ok(response)) => {
-                if let Some(started) = started {
-                    backend.record_latency(started.elapsed());
-                }
+                backend.record_response(response.status().as_u16(), started.elapsed());
                 backend.report(if response.status().is_server_error() {
                     Outcome::ServerError
                 } else {

@@ -178,6 +178,17 @@ fn remove_nominated(headers: &mut HeaderMap) {
 }
 
 /// The response for a request the gateway answered.
+/// What a filter decided, for the access log: the refusal's cause, or the reply it gave.
+pub(crate) fn verdict(stopped: &Stopped) -> String {
+    match &stopped.answer {
+        Stop::Error(ProxyError::Gateway(rejection)) => {
+            format!("{} {}", rejection.status.as_u16(), rejection.cause)
+        }
+        Stop::Error(error) => format!("{} {}", error.status().as_u16(), error.cause()),
+        Stop::Reply(reply) => format!("reply {}", reply.status.as_u16()),
+    }
+}
+
 pub(crate) fn answer(
     stopped: Stopped,
     request_id: &HeaderValue,
@@ -211,6 +222,8 @@ pub(crate) fn on_response(exchange: &Exchange, response: &mut Response<ProxyBody
 pub(crate) struct Pin {
     pub preferred: Option<usize>,
     pub served: Option<usize>,
+    /// Backends (or reconnects) tried for this request: 1 without retries (the access log).
+    pub attempts: u32,
 }
 
 impl Pin {

@@ -17,6 +17,8 @@
 //! Later steps (metrics) slot in here, in this order.
 
 use std::cell::RefCell;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
 
 use http::header::{self, HeaderValue};
 use http::{Request, Response, StatusCode, Uri, Version};
@@ -24,7 +26,9 @@ use hyper::body::Incoming;
 use shoal_balance::Rng;
 use shoal_router::{normalize_host, rewrite_path, RequestView};
 
-use super::body::ProxyBody;
+use shoal_upstream::Upstream;
+
+use super::body::{PendingLog, ProxyBody};
 use super::client_io::RequestActive;
 use super::connection::ConnContext;
 use super::error_response::{redirect, ProxyError};
@@ -36,7 +40,8 @@ use super::request_id;
 use super::request_key;
 use super::trace_context::{self, TRACEPARENT, TRACESTATE};
 use super::upgrade;
-use crate::snapshot::Target;
+use crate::access_log::AccessRecord;
+use crate::snapshot::{RouteStats, Target};
 
 thread_local! {
     /// Each worker thread's random source for balancers and splits: no sharing, no lock.
@@ -73,14 +78,116 @@ fn https_location(host: &str, to: shoal_config::RedirectHttps, uri: &Uri) -> Opt
     HeaderValue::from_str(&location).ok()
 }
 
+/// What the request path learnt that the end of [`handle`] records: the route's counters
+/// always (metrics), the rest only when the request may be access-logged.
+#[derive(Default)]
+struct Note {
+    route_stats: Option<Arc<RouteStats>>,
+    logging: bool,
+    request_id: Option<HeaderValue>,
+    trace_id: u128,
+    route: Option<String>,
+    upstream: Option<Arc<Upstream>>,
+    backend: Option<std::net::SocketAddr>,
+    upstream_duration: Option<Duration>,
+    /// A gateway filter's answer in place of the backend's.
+    verdict: Option<String>,
+    attempts: u32,
+}
+
+/// Serves one request, then counts it on its route and, with `[access_log]`, hands the
+/// response body the log line to write when it is done.
 pub(crate) async fn handle(
     req: Request<Incoming>,
     ctx: &ConnContext,
     active: RequestActive,
 ) -> Response<ProxyBody> {
+    let started = Instant::now();
+    let log = ctx.shared.access_log.load_full();
+    let mut note = Note {
+        logging: log.is_some(),
+        ..Note::default()
+    };
+    // Read before the request is taken apart (and rewritten); only when logging.
+    let mut record = log.as_ref().map(|_| request_record(&req, ctx));
+    let mut response = serve(req, ctx, active, &mut note).await;
+    if let Some(stats) = &note.route_stats {
+        stats.record(response.status(), started.elapsed());
+    }
+    if let (Some(log), Some(record)) = (log, record.as_mut()) {
+        let status = response.status().as_u16();
+        if log.wants(status, with_rng(|rng| rng.next_f64())) {
+            let mut record = std::mem::take(record);
+            record.status = status;
+            record.request_id = note
+                .request_id
+                .as_ref()
+                .and_then(|v| v.to_str().ok())
+                .unwrap_or_default()
+                .to_string();
+            if note.trace_id != 0 {
+                record.trace_id = trace_context::trace_id_hex(note.trace_id);
+            }
+            record.route = note.route.take().unwrap_or_default();
+            if let Some(upstream) = &note.upstream {
+                record.upstream = upstream.name().to_string();
+            }
+            record.backend = note.backend.map(|b| b.to_string()).unwrap_or_default();
+            record.upstream_duration = note.upstream_duration;
+            record.verdict = note.verdict.take().unwrap_or_default();
+            record.attempts = note.attempts;
+            response.body_mut().log_when_done(Box::new(PendingLog {
+                log,
+                record,
+                started,
+            }));
+        }
+    }
+    response
+}
+
+/// The access-log fields taken from the request as the client sent it.
+fn request_record(req: &Request<Incoming>, ctx: &ConnContext) -> AccessRecord {
+    let header = |name: header::HeaderName| {
+        req.headers()
+            .get(name)
+            .map(|v| String::from_utf8_lossy(v.as_bytes()).into_owned())
+            .unwrap_or_default()
+    };
+    AccessRecord {
+        start: Some(std::time::SystemTime::now()),
+        client: Some(ctx.peer),
+        listener: ctx.listener_name.to_string(),
+        method: req.method().to_string(),
+        target: req.uri().to_string(),
+        version: match req.version() {
+            Version::HTTP_10 => "HTTP/1.0",
+            Version::HTTP_2 => "HTTP/2.0",
+            _ => "HTTP/1.1",
+        },
+        host: req
+            .uri()
+            .authority()
+            .map(|a| a.to_string())
+            .unwrap_or_else(|| header(header::HOST)),
+        user_agent: header(header::USER_AGENT),
+        referer: header(header::REFERER),
+        ..AccessRecord::default()
+    }
+}
+
+async fn serve(
+    req: Request<Incoming>,
+    ctx: &ConnContext,
+    active: RequestActive,
+    note: &mut Note,
+) -> Response<ProxyBody> {
     let snapshot = ctx.shared.snapshot.load_full();
     let (mut parts, body) = req.into_parts();
     let request_id = request_id::accept_or_generate(parts.headers.get(X_REQUEST_ID));
+    if note.logging {
+        note.request_id = Some(request_id.clone());
+    }
     let fail = |e: ProxyError, active| e.response(&request_id, active);
 
     let Some(listener) = snapshot.listener_at(ctx.listener_index, &ctx.listener_name) else {
@@ -136,6 +243,10 @@ pub(crate) async fn handle(
     else {
         return fail(ProxyError::NoRoute, active);
     };
+    note.route_stats = Some(Arc::clone(&route.stats));
+    if note.logging {
+        note.route = Some(route.name.clone());
+    }
 
     // Gateway filters: a route without any pays this one check.
     let (body, exchange) = match &route.filters {
@@ -146,7 +257,12 @@ pub(crate) async fn handle(
                 .await
             {
                 Ok(passed) => (passed.body, Some(passed.exchange)),
-                Err(stopped) => return gateway::answer(stopped, &request_id, active),
+                Err(stopped) => {
+                    if note.logging {
+                        note.verdict = Some(gateway::verdict(&stopped));
+                    }
+                    return gateway::answer(stopped, &request_id, active);
+                }
             }
         }
     };
@@ -164,6 +280,9 @@ pub(crate) async fn handle(
     let Some(upstream) = snapshot.upstreams.get(upstream_index) else {
         return fail(ProxyError::UpstreamMissing, active);
     };
+    if note.logging {
+        note.upstream = Some(Arc::clone(upstream));
+    }
 
     let hash = upstream
         .config()
@@ -234,6 +353,7 @@ pub(crate) async fn handle(
     }
     parts.headers.insert(TRACEPARENT, trace.header);
     let trace_id = trace.trace_id;
+    note.trace_id = trace_id;
     parts.version = Version::HTTP_11;
 
     // A sticky upstream's cookie names the backend to try first.
@@ -242,13 +362,23 @@ pub(crate) async fn handle(
     let mut pin = gateway::Pin {
         preferred: affinity.and_then(|a| a.backend),
         served: None,
+        attempts: 0,
     };
+    let sent_at = note.logging.then(Instant::now);
     let result = match websocket {
         // The request has no body (checked): nothing to send but the head. Upgrades stick
         // by hash_key, not by cookie.
         Some(on_upgrade) => upgrade::forward(ctx, upstream, parts, hash, on_upgrade, active).await,
         None => forward::forward(ctx, upstream, parts, body, hash, &mut pin, active).await,
     };
+    note.attempts = pin.attempts;
+    if let (Some(sent_at), Ok(_)) = (sent_at, &result) {
+        note.upstream_duration = Some(sent_at.elapsed());
+        note.backend = pin
+            .served
+            .and_then(|i| upstream.backend(i))
+            .map(|b| b.addr());
+    }
     let mut response = match result {
         Ok(response) => response,
         Err((error, active)) => {

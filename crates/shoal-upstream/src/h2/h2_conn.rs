@@ -24,6 +24,14 @@ use crate::transport::Transport;
 
 type Connection = http2::Connection<TokioIo<BackendStream>, UpstreamBody, TokioExecutor>;
 
+/// The stream limit h2 assumes until the backend's SETTINGS arrive: one no SETTINGS frame can
+/// leave on a 64-bit target (it carries a `u32`, or no limit at all: `usize::MAX`), so their
+/// arrival shows.
+const UNANNOUNCED: usize = usize::MAX - 1;
+
+/// How often [`H2Conn::connect`] looks whether the backend's SETTINGS have arrived.
+const SETTINGS_CHECK: Duration = Duration::from_millis(1);
+
 /// What a connection and the requests on it share.
 struct ConnState {
     /// Streams taken and not yet finished (until the response body is done or dropped).
@@ -76,20 +84,19 @@ impl Drop for StreamSlot {
 }
 
 impl H2Conn {
-    /// Connects (TCP, TLS with ALPN h2 when configured, the HTTP/2 preface) and starts the
-    /// connection's task on the current runtime. `max_streams_hint`: the stream limit to
-    /// assume until the backend's SETTINGS arrive (what it announced last time).
+    /// Connects (TCP, TLS with ALPN h2 when configured, the HTTP/2 preface), starts the
+    /// connection's task on the current runtime and waits for the backend's SETTINGS, all
+    /// within `timeout`: the connection comes with the backend's stream limit known.
     pub(crate) async fn connect(
         transport: &Transport,
         addr: SocketAddr,
         timeout: Duration,
         keepalive_timeout: Duration,
-        max_streams_hint: usize,
     ) -> Result<H2Conn, ConnectError> {
         let started = Instant::now();
         let stream = transport.connect(addr, timeout).await?;
         let mut builder = http2::Builder::new(TokioExecutor::new());
-        builder.initial_max_send_streams(max_streams_hint);
+        builder.initial_max_send_streams(UNANNOUNCED);
         // The preface is a write: bounded by what is left of the connect timeout.
         let left = timeout.saturating_sub(started.elapsed());
         let (send, conn) =
@@ -114,11 +121,49 @@ impl H2Conn {
             keepalive_timeout,
             idle: Box::pin(tokio::time::sleep(keepalive_timeout)),
         });
-        Ok(H2Conn {
+        let conn = H2Conn {
             send,
             state,
             transport: transport.id(),
-        })
+        };
+        conn.settings(addr, timeout, started + timeout).await?;
+        Ok(conn)
+    }
+
+    /// Waits until h2 has applied the backend's first SETTINGS, whose limit the pool then
+    /// takes streams under. Taking them under a guess instead (say 100) deadlocks when the
+    /// backend's limit is lower: h2 opens a stream only when its connection task writes it,
+    /// under the limit it knows then, and that task reads what has arrived before it writes.
+    /// Streams written before the SETTINGS are read go out and are refused by the backend
+    /// (and sent again, on another connection), but those still unwritten when they are read
+    /// are held in h2 until one of the connection's streams ends: forever when those streams
+    /// wait for them (a backend answering once N requests are in flight, long-lived gRPC
+    /// streams), while the pool counts them as sent. The backend sends its SETTINGS first
+    /// thing (RFC 9113 §3.4), so this costs about one round trip, once per connection.
+    ///
+    /// hyper applies them in a task of its own and tells no one: this looks every
+    /// [`SETTINGS_CHECK`].
+    async fn settings(
+        &self,
+        addr: SocketAddr,
+        timeout: Duration,
+        deadline: Instant,
+    ) -> Result<(), ConnectError> {
+        loop {
+            if self.is_closed() {
+                return Err(ConnectError::Io(
+                    addr,
+                    std::io::Error::other("HTTP/2 handshake: closed before the backend's SETTINGS"),
+                ));
+            }
+            if self.max_streams() != UNANNOUNCED {
+                return Ok(());
+            }
+            if Instant::now() >= deadline {
+                return Err(ConnectError::Timeout(addr, timeout));
+            }
+            tokio::time::sleep(SETTINGS_CHECK).await;
+        }
     }
 
     pub(crate) fn transport_id(&self) -> u64 {
@@ -134,8 +179,8 @@ impl H2Conn {
         self.state.active.load(Ordering::Relaxed)
     }
 
-    /// The backend's current stream limit (`SETTINGS_MAX_CONCURRENT_STREAMS`; until its
-    /// SETTINGS arrive, the hint the connection was made with).
+    /// The backend's current stream limit (`SETTINGS_MAX_CONCURRENT_STREAMS`; known once
+    /// [`H2Conn::connect`] returns).
     pub(crate) fn max_streams(&self) -> usize {
         lock(&self.state.conn)
             .as_ref()
@@ -223,5 +268,71 @@ impl Future for Driver {
                     .reset(Instant::now() + (this.keepalive_timeout - idle_for));
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use tokio::net::TcpListener;
+    use tokio::sync::oneshot;
+
+    use super::super::test_backend::TestBackend;
+    use super::*;
+
+    const WAIT: Duration = Duration::from_secs(5);
+    const KEEPALIVE: Duration = Duration::from_secs(60);
+
+    #[tokio::test]
+    async fn a_connection_is_ready_once_the_backends_settings_have_arrived() {
+        let (release, gate) = oneshot::channel();
+        let backend = TestBackend::start(2, 1, Some(gate)).await;
+        let transport = Transport::plain();
+        let mut connecting = Box::pin(H2Conn::connect(&transport, backend.addr, WAIT, KEEPALIVE));
+        assert!(
+            tokio::time::timeout(Duration::from_millis(100), &mut connecting)
+                .await
+                .is_err(),
+            "not before the backend's SETTINGS"
+        );
+        let _ = release.send(());
+        let conn = tokio::time::timeout(WAIT, connecting)
+            .await
+            .expect("connected")
+            .expect("connected");
+        assert_eq!(conn.max_streams(), 2, "the backend's limit, not a guess");
+        let _slot = conn.try_take().expect("room");
+        let response = conn.send(backend.get()).await.expect("response");
+        assert_eq!(response.status(), 200);
+    }
+
+    #[tokio::test]
+    async fn a_backend_that_sends_no_settings_fails_the_connect() {
+        let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
+        let addr = listener.local_addr().expect("addr");
+        let (accepted, silent) = oneshot::channel();
+        tokio::spawn(async move {
+            // Accepted and kept open, never a byte.
+            let stream = listener.accept().await.expect("accept");
+            let _ = accepted.send(stream);
+        });
+        let timeout = Duration::from_millis(200);
+        let result = H2Conn::connect(&Transport::plain(), addr, timeout, KEEPALIVE).await;
+        assert!(
+            matches!(result, Err(ConnectError::Timeout(a, t)) if a == addr && t == timeout),
+            "{result:?}"
+        );
+        drop(silent);
+    }
+
+    #[tokio::test]
+    async fn a_backend_closing_before_its_settings_fails_the_connect() {
+        let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
+        let addr = listener.local_addr().expect("addr");
+        tokio::spawn(async move {
+            let stream = listener.accept().await.expect("accept");
+            drop(stream);
+        });
+        let result = H2Conn::connect(&Transport::plain(), addr, WAIT, KEEPALIVE).await;
+        assert!(matches!(result, Err(ConnectError::Io(..))), "{result:?}");
     }
 }

@@ -2,7 +2,7 @@
 //! worker that opened it, so workers never share one).
 
 use std::net::SocketAddr;
-use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Mutex;
 use std::time::Duration;
 
@@ -16,16 +16,9 @@ use crate::transport::Transport;
 /// without end.
 const MAX_CONNS: usize = 16;
 
-/// The stream limit assumed for a backend's first connection until its SETTINGS arrive: the
-/// value RFC 9113 §6.5.2 recommends servers announce at least (hyper's default too).
-const DEFAULT_MAX_STREAMS: usize = 100;
-
 #[derive(Debug)]
 pub struct H2Pool {
     slots: Box<[Slot]>,
-    /// The stream limit the backend announced last (on any connection), assumed for a new
-    /// connection until its own SETTINGS arrive: fewer refused streams on a cold start.
-    last_max_streams: AtomicUsize,
 }
 
 #[derive(Debug, Default)]
@@ -44,7 +37,6 @@ impl H2Pool {
     pub(crate) fn new(workers: usize) -> H2Pool {
         H2Pool {
             slots: (0..workers.max(1)).map(|_| Slot::default()).collect(),
-            last_max_streams: AtomicUsize::new(DEFAULT_MAX_STREAMS),
         }
     }
 
@@ -83,9 +75,9 @@ impl H2Pool {
                 return Ok(taken);
             }
         }
-        let hint = self.last_max_streams.load(Ordering::Relaxed).max(1);
-        let connected =
-            H2Conn::connect(transport, addr, connect_timeout, keepalive_timeout, hint).await;
+        // A new connection comes with the backend's stream limit known (see
+        // `H2Conn::settings`): streams are only ever taken under the backend's real limit.
+        let connected = H2Conn::connect(transport, addr, connect_timeout, keepalive_timeout).await;
         slot.attempts.fetch_add(1, Ordering::Relaxed);
         match connected {
             Ok(conn) => {
@@ -106,10 +98,6 @@ impl H2Pool {
     fn take(&self, slot: &Slot, transport: u64, force: bool) -> Option<(H2Conn, StreamSlot)> {
         let mut conns = lock(&slot.conns);
         conns.retain(|c| !c.is_closed() && c.transport_id() == transport);
-        if let Some(max) = conns.iter().map(H2Conn::max_streams).max() {
-            // Remember what the backend announces, for the next connection's first moments.
-            self.last_max_streams.store(max, Ordering::Relaxed);
-        }
         // Fill the oldest connection with room first: fewer connections stay busy, and the
         // others go idle and close.
         let chosen = if force {
@@ -143,4 +131,51 @@ impl H2Pool {
 
 fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
     mutex.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+
+    use super::super::test_backend::TestBackend;
+    use super::*;
+
+    const WAIT: Duration = Duration::from_secs(5);
+
+    /// Six requests at once, cold, to a backend allowing two streams per connection that
+    /// answers none until all six are in flight: each gets a stream of its own under the
+    /// backend's real limit (none refused, none held back in h2), on three connections.
+    #[tokio::test]
+    async fn concurrent_requests_beyond_the_backends_limit_open_connections() {
+        let backend = Arc::new(TestBackend::start(2, 6, None).await);
+        let pool = Arc::new(H2Pool::new(1));
+        let transport = Arc::new(Transport::plain());
+        let mut requests = Vec::new();
+        for _ in 0..6 {
+            let (backend, pool, transport) = (
+                Arc::clone(&backend),
+                Arc::clone(&pool),
+                Arc::clone(&transport),
+            );
+            requests.push(tokio::spawn(async move {
+                let (conn, slot) = pool
+                    .stream(0, &transport, backend.addr, WAIT, Duration::from_secs(60))
+                    .await
+                    .expect("a stream");
+                let response = conn.send(backend.get()).await;
+                drop(slot);
+                response
+            }));
+        }
+        for request in requests {
+            let response = tokio::time::timeout(WAIT, request)
+                .await
+                .expect("answered: all six in flight at once")
+                .expect("task")
+                .expect("not refused: no stream is taken above the backend's limit");
+            assert_eq!(response.status(), 200);
+        }
+        assert_eq!(backend.connections(), 3);
+        assert_eq!(pool.connections(), 3);
+    }
 }

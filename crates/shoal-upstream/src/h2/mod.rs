@@ -5,9 +5,10 @@
 //! [`crate::BackendState`]): a request takes a stream on one that has room under the
 //! backend's `SETTINGS_MAX_CONCURRENT_STREAMS`, and another connection is opened when none
 //! has; concurrent requests that find none wait for one connect instead of each opening
-//! their own. A connection's task publishes the backend's current stream limit and closes the
-//! connection after `keepalive_timeout` without streams. After a GOAWAY the connection takes
-//! no new streams (the next request opens another) while the streams it had finish.
+//! their own. A new connection is used once the backend's SETTINGS have arrived, so streams
+//! are only taken under its real limit. A connection's task closes the connection after
+//! `keepalive_timeout` without streams. After a GOAWAY the connection takes no new streams
+//! (the next request opens another) while the streams it had finish.
 //!
 //! Bodies stream both ways as they come and trailers pass through both ways: hyper pipes the
 //! request body (trailers included) in a task of its own, and the response body is the
@@ -22,6 +23,8 @@ mod h2_pool;
 mod h2_probe;
 mod h2_request;
 mod h2_response_body;
+#[cfg(test)]
+mod test_backend;
 
 pub use h2_conn::{H2Conn, StreamSlot};
 pub use h2_error::H2Error;

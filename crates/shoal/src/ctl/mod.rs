@@ -17,7 +17,7 @@ use clap::{Args, Subcommand};
 use http::Method;
 use serde::de::DeserializeOwned;
 use serde_json::{json, Value};
-use shoal_admin::{BackendView, EventView, ReloadSummary, UpstreamView};
+use shoal_admin::{AutoscaleView, BackendView, EventView, ReloadSummary, UpstreamView};
 
 use admin_client::{read_token, segment, AdminClient};
 pub use ctl_error::{CtlError, EXIT_API_ERROR, EXIT_UNAUTHORIZED, EXIT_UNREACHABLE, EXIT_USAGE};
@@ -63,6 +63,19 @@ pub enum CtlCommand {
     /// Re-read the config file; prints what changed, or every error (the old config keeps
     /// serving).
     Reload,
+    /// Set an autoscaled upstream's instance count by hand (within its min and max); the
+    /// autoscaler holds it for its scale-down window, then decides again.
+    Scale {
+        /// The upstream's name.
+        upstream: String,
+        /// Instances wanted.
+        count: u32,
+    },
+    /// An autoscaled upstream: its instances and its last decisions with their inputs.
+    Autoscale {
+        /// The upstream's name.
+        upstream: String,
+    },
     /// Recent events: operator actions, reloads, health changes (oldest first).
     Events {
         /// Only events after this id.
@@ -136,6 +149,23 @@ async fn run(args: &CtlArgs) -> Result<String, CtlError> {
             let value = client.call(Method::POST, "/api/v1/reload", None).await?;
             output(args, value, |summary: ReloadSummary| reload_text(&summary))
         }
+        CtlCommand::Scale { upstream, count } => {
+            let path = format!("/api/v1/upstreams/{}/scale", segment(upstream));
+            let body = json!({ "count": count });
+            let value = client.call(Method::POST, &path, Some(body)).await?;
+            // The API accepts (202) and the fleet follows: the view may not show it yet.
+            output(args, value, |view: AutoscaleView| {
+                format!(
+                    "{}: scaling to {count} (now {})\n",
+                    view.upstream, view.current
+                )
+            })
+        }
+        CtlCommand::Autoscale { upstream } => {
+            let path = format!("/api/v1/upstreams/{}/autoscale", segment(upstream));
+            let value = client.call(Method::GET, &path, None).await?;
+            output(args, value, |view: AutoscaleView| autoscale_text(&view))
+        }
         CtlCommand::Events { since } => {
             let value = client
                 .call(Method::GET, &format!("/api/v1/events?since={since}"), None)
@@ -198,6 +228,30 @@ fn reload_text(summary: &ReloadSummary) -> String {
         if !items.is_empty() {
             out.push_str(&format!("  {what}: {}\n", items.join(", ")));
         }
+    }
+    out
+}
+
+fn autoscale_text(view: &AutoscaleView) -> String {
+    let mut out = format!(
+        "{} ({}): {} instances, desired {}, between {} and {}\n",
+        view.upstream, view.provider, view.current, view.desired, view.min, view.max
+    );
+    if let Some(error) = &view.provider_error {
+        out.push_str(&format!("  provider error: {error}\n"));
+    }
+    for i in &view.instances {
+        out.push_str(&format!("  {:<12} {:<22} {}\n", i.id, i.addr, i.state));
+    }
+    for d in view.events.iter().rev().take(5).rev() {
+        out.push_str(&format!(
+            "  {}  {:<10} {} -> {}  {}\n",
+            utc_time(d.at_unix_ms),
+            d.action,
+            d.current,
+            d.desired,
+            d.reason
+        ));
     }
     out
 }

@@ -341,15 +341,36 @@ async fn a_killed_instance_is_replaced_and_manual_scale_works() {
         .await;
     assert_eq!(status, 400, "{body}");
     assert_eq!(body["code"], "invalid_count");
-    let (status, body) = shoal
-        .call(
-            "POST",
-            "/upstreams/app/scale",
-            Some(serde_json::json!({"count": 3})),
-        )
-        .await;
-    assert_eq!(status, 202, "{body}");
+    // Inside: through `shoal ctl scale`, the operator's way.
+    let admin = format!("http://{}", shoal.admin);
+    let output = crate::cli::shoal(&["ctl", "--admin", &admin, "scale", "app", "3"])
+        .env_remove("SHOAL_ADMIN")
+        .output()
+        .await
+        .expect("shoal ctl scale");
+    assert_eq!(
+        output.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let said = String::from_utf8_lossy(&output.stdout);
+    assert!(said.starts_with("app: scaling to 3 (now "), "{said}");
     eventually(WAIT, || async { shoal.fleet().await.1 == 3 }).await;
+    let output = crate::cli::shoal(&["ctl", "--admin", &admin, "autoscale", "app"])
+        .env_remove("SHOAL_ADMIN")
+        .output()
+        .await
+        .expect("shoal ctl autoscale");
+    let said = String::from_utf8_lossy(&output.stdout);
+    assert!(
+        said.starts_with("app (process): 3 instances, desired 3, between 2 and 4"),
+        "{said}"
+    );
+    assert!(
+        said.contains(" manual "),
+        "the manual decision is listed: {said}"
+    );
     let view = shoal.autoscale().await;
     assert!(
         view["events"]

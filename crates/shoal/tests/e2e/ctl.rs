@@ -134,6 +134,12 @@ async fn status_drain_json_and_events() {
         err.trim(),
         "shoal ctl: the admin API answered 404: upstream \"app\" has no backend 127.0.0.1:1"
     );
+    let (code, _, err) = ctl(&["--admin", &admin, "scale", "app", "3"]).await;
+    assert_eq!(code, Some(1));
+    assert!(
+        err.contains("409: upstream \"app\" is not autoscaled"),
+        "{err}"
+    );
     let (code, _, err) = ctl(&["--admin", &admin, "weight", "app", &a, "0"]).await;
     assert_eq!(code, Some(1));
     assert!(

@@ -118,8 +118,9 @@ async fn the_backends_stream_limit_opens_more_connections() {
         .await;
     let proxy = TestProxy::start(&h2_config(1, &[backend.addr()], ""));
     let client = Arc::new(TestClient::h2c());
-    // Cold: six at once on a connection whose limit is not known yet. Streams beyond it are
-    // refused by the backend and sent again; all six get through.
+    // Cold: six at once while no connection is open. A new connection is used only once the
+    // backend's SETTINGS (limit 2) have arrived, so each gets its own stream: all six get
+    // through, none held back behind the others.
     for response in concurrent(&client, &proxy.url("/hold"), 6).await {
         assert_eq!(response.status, 200, "{}", response.text());
     }
@@ -149,7 +150,7 @@ async fn the_backends_stream_limit_opens_more_connections() {
 }
 
 #[tokio::test]
-async fn a_new_connection_starts_from_the_limit_learnt_before() {
+async fn new_connections_take_streams_only_under_the_backends_announced_limit() {
     let backend = GrpcBackend::builder()
         .max_concurrent_streams(2)
         .hold_until(6)

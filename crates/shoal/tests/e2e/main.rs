@@ -5,6 +5,7 @@
 //! `eventually` or explicit signals instead), every loop bounded, distribution checks with
 //! tolerances derived from the sample size, no shared global state between tests.
 
+mod access_log;
 mod admin;
 mod admin_shoal;
 mod autoscale;
@@ -25,6 +26,7 @@ mod health;
 mod hostile;
 mod lifecycle;
 mod load;
+mod metrics;
 mod passthrough;
 mod pooling;
 mod processes;
