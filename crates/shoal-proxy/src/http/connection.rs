@@ -91,8 +91,8 @@ pub(crate) async fn serve_connection(
     // A trusted balancer in front speaks first with a PROXY header naming the client. (An
     // untrusted peer's PROXY line is not HTTP: hyper answers it 400; before TLS it fails the
     // handshake.) Boxed: only listeners that accept the header pay for its state.
+    let mut stream = stream;
     if proxy_header_expected {
-        let mut stream = stream;
         let read = Box::pin(tokio::time::timeout(
             header_timeout,
             crate::l4::read_proxy_header_exact(&mut stream),
@@ -114,16 +114,6 @@ pub(crate) async fn serve_connection(
                 return;
             }
         }
-        return Box::pin(serve_stream(
-            server,
-            stream,
-            ctx,
-            shutdown,
-            header_timeout,
-            idle_timeout,
-            tls,
-        ))
-        .await;
     }
     serve_stream(
         server,
