@@ -17,5 +17,5 @@ mod worker;
 
 pub use access_log::AccessLog;
 pub use proxy_handle::{ProxyHandle, StartError};
-pub use snapshot::{ListenerSnapshot, RouteEntry, RouteStats, Snapshot, Target};
+pub use snapshot::{ListenerSnapshot, ListenerStats, RouteEntry, RouteStats, Snapshot, Target};
 pub use tls::{TlsError, TlsListener, TlsStats};

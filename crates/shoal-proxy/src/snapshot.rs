@@ -36,6 +36,8 @@ pub struct ListenerSnapshot {
     /// An https listener's certificates and handshake counters (set by the proxy, which
     /// loads the files, after [`Snapshot::build`]).
     pub tls: Option<Arc<TlsListener>>,
+    /// Its counters (`/metrics`), carried over a reload that keeps the listener's name.
+    pub stats: Arc<ListenerStats>,
 }
 
 #[derive(Debug)]
@@ -49,6 +51,24 @@ pub struct RouteEntry {
     /// Its request counters and latency histogram (`/metrics`), carried over a reload that
     /// keeps the route's name.
     pub stats: Arc<RouteStats>,
+}
+
+/// What a listener counts: responses by status class (404s and 400s included, which no
+/// route sees) and the bytes its client connections moved (HTTP listeners; after TLS).
+#[derive(Debug, Default)]
+pub struct ListenerStats {
+    /// Index 0..=4 = 1xx..=5xx.
+    pub responses: [shoal_metrics::Counter; 5],
+    pub bytes_received: shoal_metrics::Counter,
+    pub bytes_sent: shoal_metrics::Counter,
+}
+
+impl ListenerStats {
+    #[inline]
+    pub fn record(&self, status: http::StatusCode) {
+        let class = usize::from(status.as_u16() / 100).clamp(1, 5) - 1;
+        self.responses[class].inc();
+    }
 }
 
 /// What a route counts: responses by status class and the time to the response head.
@@ -126,6 +146,7 @@ impl Snapshot {
                 tcp_upstream: l.upstream.as_deref().map(index_of),
                 sni: SniTable::new(&l.sni, l.upstream.as_deref().map(index_of), index_of),
                 tls: None,
+                stats: Arc::default(),
                 config: l.clone(),
             })
             .collect();
@@ -144,6 +165,7 @@ impl Snapshot {
             let Some(previous) = old.listener(&listener.config.name) else {
                 continue;
             };
+            listener.stats = Arc::clone(&previous.stats);
             for route in &mut listener.routes {
                 if let Some(kept) = previous.routes.iter().find(|r| r.name == route.name) {
                     route.stats = Arc::clone(&kept.stats);

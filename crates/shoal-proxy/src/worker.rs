@@ -247,6 +247,7 @@ async fn accept_loop(listener: TcpListener, ctx: AcceptContext, mut shutdown: Sh
                     shared: Arc::clone(&ctx.shared),
                     secure: false,
                     tunnel: Default::default(),
+                    listener_stats: None,
                 };
                 let guard = ctx.tracker.enter();
                 let server = Arc::clone(&ctx.server);

@@ -30,6 +30,7 @@ use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::time::{Instant, Sleep};
 
 use super::error_response::raw_response;
+use crate::snapshot::ListenerStats;
 
 const H2_PREFACE: &[u8] = b"PRI * HTTP/2.0";
 
@@ -85,6 +86,8 @@ enum Protocol {
 
 pub(crate) struct ClientIo<S> {
     inner: S,
+    /// The listener's byte counters (one relaxed add per read and write).
+    stats: Option<Arc<ListenerStats>>,
     activity: Arc<ConnActivity>,
     header_timeout: Duration,
     idle_timeout: Duration,
@@ -100,6 +103,12 @@ pub(crate) struct ClientIo<S> {
 }
 
 impl<S: AsyncRead + AsyncWrite + Unpin> ClientIo<S> {
+    /// Counts the bytes read and written into the listener's counters.
+    pub(crate) fn counting(mut self, stats: Option<Arc<ListenerStats>>) -> ClientIo<S> {
+        self.stats = stats;
+        self
+    }
+
     pub(crate) fn new(
         inner: S,
         activity: Arc<ConnActivity>,
@@ -108,6 +117,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> ClientIo<S> {
     ) -> ClientIo<S> {
         ClientIo {
             inner,
+            stats: None,
             activity,
             header_timeout,
             idle_timeout,
@@ -231,6 +241,9 @@ impl<S: AsyncRead + AsyncWrite + Unpin> AsyncRead for ClientIo<S> {
         match Pin::new(&mut this.inner).poll_read(cx, buf) {
             Poll::Ready(Ok(())) => {
                 let filled = &buf.filled()[before..];
+                if let Some(stats) = &this.stats {
+                    stats.bytes_received.add(filled.len() as u64);
+                }
                 if !filled.is_empty() {
                     if this.protocol == Protocol::Unknown {
                         // hyper's first read is large enough for the whole preface.
@@ -246,6 +259,15 @@ impl<S: AsyncRead + AsyncWrite + Unpin> AsyncRead for ClientIo<S> {
             }
             Poll::Ready(Err(e)) => Poll::Ready(Err(e)),
             Poll::Pending => this.on_pending(cx),
+        }
+    }
+}
+
+impl<S> ClientIo<S> {
+    #[inline]
+    fn count_sent(&self, written: &Poll<io::Result<usize>>) {
+        if let (Some(stats), Poll::Ready(Ok(n))) = (&self.stats, written) {
+            stats.bytes_sent.add(*n as u64);
         }
     }
 }
@@ -266,7 +288,9 @@ impl<S: AsyncRead + AsyncWrite + Unpin> AsyncWrite for ClientIo<S> {
             this.timed_out = true;
             return Poll::Ready(Ok(buf.len()));
         }
-        Pin::new(&mut this.inner).poll_write(cx, buf)
+        let written = Pin::new(&mut this.inner).poll_write(cx, buf);
+        this.count_sent(&written);
+        written
     }
 
     fn poll_write_vectored(
@@ -285,7 +309,9 @@ impl<S: AsyncRead + AsyncWrite + Unpin> AsyncWrite for ClientIo<S> {
                 return Poll::Ready(Ok(bufs.iter().map(|b| b.len()).sum()));
             }
         }
-        Pin::new(&mut this.inner).poll_write_vectored(cx, bufs)
+        let written = Pin::new(&mut this.inner).poll_write_vectored(cx, bufs);
+        this.count_sent(&written);
+        written
     }
 
     fn is_write_vectored(&self) -> bool {

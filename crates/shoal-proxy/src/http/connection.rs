@@ -22,6 +22,7 @@ use super::client_io::{ClientIo, ConnActivity};
 use super::pipeline;
 use super::tunnel::{self, TunnelSlot};
 use crate::proxy_handle::Shared;
+use crate::snapshot::ListenerStats;
 use crate::tls::{negotiated_h2, TlsAcceptor};
 
 /// HTTP/2 streams one client connection may have open at once.
@@ -41,6 +42,8 @@ pub(crate) struct ConnContext {
     pub secure: bool,
     /// Where an accepted WebSocket upgrade leaves its tunnel.
     pub tunnel: TunnelSlot,
+    /// The listener's counters (responses by class, bytes), set when the connection starts.
+    pub listener_stats: Option<Arc<ListenerStats>>,
 }
 
 /// A worker's HTTP server settings (one per worker, shared by its connections).
@@ -81,6 +84,7 @@ pub(crate) async fn serve_connection(
     let header_timeout = listener.config.header_read_timeout;
     let idle_timeout = listener.config.idle_timeout;
     let tls = listener.tls.as_ref().map(|tls| tls.acceptor());
+    ctx.listener_stats = Some(Arc::clone(&listener.stats));
     let proxy_header_expected = listener
         .config
         .accept_proxy_protocol
@@ -139,7 +143,8 @@ async fn serve_stream(
 ) {
     let activity = Arc::new(ConnActivity::default());
     let Some(tls) = tls else {
-        let io = ClientIo::new(stream, Arc::clone(&activity), header_timeout, idle_timeout);
+        let io = ClientIo::new(stream, Arc::clone(&activity), header_timeout, idle_timeout)
+            .counting(ctx.listener_stats.clone());
         return serve(server, io, activity, ctx, shutdown).await;
     };
     // Boxed: a handshake and a TLS stream are kilobytes of state, and a plain connection's
@@ -155,7 +160,8 @@ async fn serve_stream(
         };
         ctx.secure = true;
         let h2 = negotiated_h2(&stream);
-        let mut io = ClientIo::new(stream, Arc::clone(&activity), header_timeout, idle_timeout);
+        let mut io = ClientIo::new(stream, Arc::clone(&activity), header_timeout, idle_timeout)
+            .counting(ctx.listener_stats.clone());
         if h2 {
             io = io.http2();
         }

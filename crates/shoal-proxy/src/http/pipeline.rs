@@ -114,6 +114,9 @@ pub(crate) async fn handle(
     if let Some(stats) = &note.route_stats {
         stats.record(response.status(), started.elapsed());
     }
+    if let Some(stats) = &ctx.listener_stats {
+        stats.record(response.status());
+    }
     if let (Some(log), Some(record)) = (log, record.as_mut()) {
         let status = response.status().as_u16();
         if log.wants(status, with_rng(|rng| rng.next_f64())) {

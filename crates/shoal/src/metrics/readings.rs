@@ -29,6 +29,11 @@ pub struct ListenerReading {
     /// Empty for tcp and tls_passthrough listeners, and for a listener a reload removed that
     /// still has connections.
     pub routes: Vec<RouteReading>,
+    /// Responses by status class, 1xx..=5xx (HTTP listeners; no route needed).
+    pub responses: [u64; 5],
+    /// Bytes read from and written to client connections (HTTP listeners, after TLS).
+    pub bytes_received: u64,
+    pub bytes_sent: u64,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -201,6 +206,9 @@ pub fn read(proxy: &ProxyHandle, autoscaler: Option<&Autoscaler>) -> Readings {
                     duration: r.stats.duration.snapshot(),
                 })
                 .collect(),
+            responses: std::array::from_fn(|i| l.stats.responses[i].get()),
+            bytes_received: l.stats.bytes_received.get(),
+            bytes_sent: l.stats.bytes_sent.get(),
         })
         .collect();
     // A listener a reload removed, still finishing its connections.
@@ -211,6 +219,9 @@ pub fn read(proxy: &ProxyHandle, autoscaler: Option<&Autoscaler>) -> Readings {
                 open_connections: u64_of(*count),
                 tls: None,
                 routes: Vec::new(),
+                responses: [0; 5],
+                bytes_received: 0,
+                bytes_sent: 0,
             });
         }
     }

@@ -5,7 +5,7 @@
 
 use shoal_metrics::{MetricKind, TextEncoder};
 
-use super::readings::{BackendReading, Readings, UpstreamReading};
+use super::readings::{BackendReading, ListenerReading, Readings, UpstreamReading};
 
 const CLASSES: [&str; 5] = ["1xx", "2xx", "3xx", "4xx", "5xx"];
 
@@ -62,6 +62,37 @@ fn listeners(e: &mut TextEncoder, r: &Readings) {
             &[("listener", &l.name)],
             int(l.open_connections),
         );
+    }
+    e.family(
+        "shoal_listener_requests_total",
+        MetricKind::Counter,
+        "Responses on the listener, by status class, including those no route saw (400, 404, 408).",
+    );
+    for l in &r.listeners {
+        for (class, n) in CLASSES.iter().zip(l.responses) {
+            e.sample_int(
+                "shoal_listener_requests_total",
+                &[("listener", &l.name), ("class", class)],
+                int(n),
+            );
+        }
+    }
+    for (name, help, pick) in [
+        (
+            "shoal_listener_received_bytes_total",
+            "Bytes read from the listener's client connections (after TLS; HTTP listeners).",
+            (|l: &ListenerReading| l.bytes_received) as fn(&ListenerReading) -> u64,
+        ),
+        (
+            "shoal_listener_sent_bytes_total",
+            "Bytes written to the listener's client connections (after TLS; HTTP listeners).",
+            |l: &ListenerReading| l.bytes_sent,
+        ),
+    ] {
+        e.family(name, MetricKind::Counter, help);
+        for l in &r.listeners {
+            e.sample_int(name, &[("listener", &l.name)], int(pick(l)));
+        }
     }
     let tls = r
         .listeners
@@ -516,12 +547,18 @@ mod tests {
                             duration: histogram(&[]),
                         },
                     ],
+                    responses: [0, 7, 0, 2, 3],
+                    bytes_received: 1_000,
+                    bytes_sent: 20_000,
                 },
                 ListenerReading {
                     name: "db \"quoted\"".into(),
                     open_connections: 0,
                     tls: None,
                     routes: Vec::new(),
+                    responses: [0; 5],
+                    bytes_received: 0,
+                    bytes_sent: 0,
                 },
             ],
             upstreams: vec![

@@ -237,6 +237,24 @@ async fn metrics_count_the_traffic_that_was_sent() {
         total += sum;
     }
     assert_eq!(total, 18, "every request sent is counted once");
+    // The listener: the same responses, by class; bytes both ways.
+    for (class, want) in [("2xx", 11), ("4xx", 4), ("5xx", 3), ("1xx", 0), ("3xx", 0)] {
+        assert_eq!(
+            v(
+                "shoal_listener_requests_total",
+                &[("listener", "web"), ("class", class)]
+            ),
+            want,
+            "listener {class}"
+        );
+    }
+    assert!(
+        v(
+            "shoal_listener_received_bytes_total",
+            &[("listener", "web")]
+        ) > 18 * 16
+    );
+    assert!(v("shoal_listener_sent_bytes_total", &[("listener", "web")]) > 18 * 17);
 
     // Backend `app` of upstream `app`: 7 + 1 (with the key) + 1 (within the rate limit).
     assert_eq!(
