@@ -109,7 +109,7 @@ pub(crate) async fn handle(
         ..Note::default()
     };
     // Read before the request is taken apart (and rewritten); only when logging.
-    let mut record = log.as_ref().map(|_| request_record(&req, ctx));
+    let record = log.as_ref().map(|_| request_record(&req, ctx));
     let mut response = serve(req, ctx, active, &mut note).await;
     if let Some(stats) = &note.route_stats {
         stats.record(response.status(), started.elapsed());
@@ -117,10 +117,9 @@ pub(crate) async fn handle(
     if let Some(stats) = &ctx.listener_stats {
         stats.record(response.status());
     }
-    if let (Some(log), Some(record)) = (log, record.as_mut()) {
+    if let (Some(log), Some(mut record)) = (log, record) {
         let status = response.status().as_u16();
         if log.wants(status, with_rng(|rng| rng.next_f64())) {
-            let mut record = std::mem::take(record);
             record.status = status;
             record.request_id = note
                 .request_id
