@@ -12,7 +12,7 @@ use serde_json::{json, Value};
 use shoal_test_support::{eventually, TestBackend, TestClient};
 use tokio::io::{AsyncBufReadExt, BufReader};
 
-use crate::cli::{drain, read_until, shoal, signal, wait_exit, write_file};
+use crate::cli::{drain, logged_addr, read_until, shoal, signal, wait_exit, write_file};
 
 const WAIT: Duration = Duration::from_secs(5);
 
@@ -26,19 +26,6 @@ fn config(backends: &[SocketAddr]) -> String {
          [admin]\nbind = \"127.0.0.1:0\"\n",
         list.join(", ")
     )
-}
-
-/// The address in a log line `... <what> addr=IP:PORT ...`.
-fn logged_addr(line: &str, what: &str) -> Option<SocketAddr> {
-    if !line.contains(what) {
-        return None;
-    }
-    line.split("addr=")
-        .nth(1)?
-        .split_whitespace()
-        .next()?
-        .parse()
-        .ok()
 }
 
 async fn call(client: &TestClient, method: &str, url: &str, body: Option<Value>) -> (u16, Value) {
@@ -90,22 +77,12 @@ async fn admin_api_drives_a_running_shoal() {
     let b = TestBackend::http().name("b").await;
     let c = TestBackend::http().name("c").await;
     let path = write_file("admin_api", "shoal.toml", &config(&[a.addr(), b.addr()]));
-    let mut child = shoal(&["run", "-c", path.to_str().expect("utf-8")])
-        .spawn()
-        .expect("spawn shoal run");
-    let mut stderr = BufReader::new(child.stderr.take().expect("stderr")).lines();
-    let mut seen = Vec::new();
-    let proxy = read_until(&mut stderr, &mut seen, |l| {
-        (!l.contains("admin"))
-            .then(|| logged_addr(l, "listening"))
-            .flatten()
-    })
-    .await;
-    let admin = read_until(&mut stderr, &mut seen, |l| {
-        logged_addr(l, "admin API listening")
-    })
-    .await;
-    let logs = drain(stderr);
+    let crate::cli::RunningShoal {
+        mut child,
+        proxy,
+        admin,
+        logs,
+    } = crate::cli::run_with_admin(&path).await;
     let client = TestClient::http1();
     let api = |path: &str| format!("http://{admin}/api/v1{path}");
     let (sa, sb, sc) = (
@@ -282,7 +259,7 @@ async fn admin_api_drives_a_running_shoal() {
     signal(&child, Signal::SIGTERM);
     let status = wait_exit(&mut child).await;
     let lines = logs.await.expect("logs");
-    assert_eq!(status.code(), Some(0), "{seen:#?} {lines:#?}");
+    assert_eq!(status.code(), Some(0), "{lines:#?}");
 }
 
 #[tokio::test]

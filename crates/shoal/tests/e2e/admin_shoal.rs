@@ -9,11 +9,10 @@ use std::time::Duration;
 
 use nix::sys::signal::Signal;
 use shoal_test_support::{TestBackend, TestClient};
-use tokio::io::{AsyncBufReadExt, BufReader};
 use tokio::process::Child;
 use tokio::task::JoinHandle;
 
-use crate::cli::{drain, read_until, shoal, signal, wait_exit, write_file};
+use crate::cli::{signal, wait_exit, write_file};
 
 pub struct AdminShoal {
     child: Child,
@@ -24,19 +23,6 @@ pub struct AdminShoal {
     /// The token file, when started with a token.
     pub token_file: Option<PathBuf>,
     logs: JoinHandle<Vec<String>>,
-}
-
-/// The address in a log line `... <what> addr=IP:PORT ...`.
-fn logged_addr(line: &str, what: &str) -> Option<SocketAddr> {
-    if !line.contains(what) {
-        return None;
-    }
-    line.split("addr=")
-        .nth(1)?
-        .split_whitespace()
-        .next()?
-        .parse()
-        .ok()
 }
 
 impl AdminShoal {
@@ -59,21 +45,12 @@ impl AdminShoal {
             b.addr()
         );
         let path = write_file(test, "shoal.toml", &config);
-        let mut child = shoal(&["run", "-c", path.to_str().expect("utf-8")])
-            .spawn()
-            .expect("spawn shoal run");
-        let mut stderr = BufReader::new(child.stderr.take().expect("stderr")).lines();
-        let mut seen = Vec::new();
-        let proxy = read_until(&mut stderr, &mut seen, |l| {
-            (!l.contains("admin"))
-                .then(|| logged_addr(l, "listening"))
-                .flatten()
-        })
-        .await;
-        let admin = read_until(&mut stderr, &mut seen, |l| {
-            logged_addr(l, "admin API listening")
-        })
-        .await;
+        let crate::cli::RunningShoal {
+            child,
+            proxy,
+            admin,
+            logs,
+        } = crate::cli::run_with_admin(&path).await;
         AdminShoal {
             child,
             proxy,
@@ -81,7 +58,7 @@ impl AdminShoal {
             a,
             b,
             token_file,
-            logs: drain(stderr),
+            logs,
         }
     }
 

@@ -16,10 +16,9 @@ use nix::unistd::Pid;
 use serde_json::Value;
 use shoal_load::{LoadOptions, Mode, Summary, Target};
 use shoal_test_support::{eventually, TestClient};
-use tokio::io::{AsyncBufReadExt, BufReader};
 use tokio::process::Child;
 
-use crate::cli::{drain, read_until, shoal, signal, wait_exit, write_file};
+use crate::cli::{signal, wait_exit, write_file};
 
 const SHOAL: &str = env!("CARGO_BIN_EXE_shoal");
 /// Bound on a state the autoscaler reaches within a few evaluation periods.
@@ -51,18 +50,6 @@ fn config(test: u32, min: u32, max: u32, autoscale_extra: &str) -> String {
     )
 }
 
-fn logged_addr(line: &str, what: &str) -> Option<SocketAddr> {
-    if !line.contains(what) {
-        return None;
-    }
-    line.split("addr=")
-        .nth(1)?
-        .split_whitespace()
-        .next()?
-        .parse()
-        .ok()
-}
-
 /// A running `shoal run`: its proxy and admin addresses. Killed if the test fails midway.
 struct Shoal {
     child: Child,
@@ -75,27 +62,18 @@ struct Shoal {
 impl Shoal {
     async fn start(test: &str, config: &str) -> Shoal {
         let path = write_file(test, "shoal.toml", config);
-        let mut child = shoal(&["run", "-c", path.to_str().expect("utf-8")])
-            .spawn()
-            .expect("spawn shoal run");
-        let mut stderr = BufReader::new(child.stderr.take().expect("stderr")).lines();
-        let mut seen = Vec::new();
-        let proxy = read_until(&mut stderr, &mut seen, |l| {
-            (!l.contains("admin"))
-                .then(|| logged_addr(l, "listening"))
-                .flatten()
-        })
-        .await;
-        let admin = read_until(&mut stderr, &mut seen, |l| {
-            logged_addr(l, "admin API listening")
-        })
-        .await;
+        let crate::cli::RunningShoal {
+            child,
+            proxy,
+            admin,
+            logs,
+        } = crate::cli::run_with_admin(&path).await;
         Shoal {
             child,
             proxy,
             admin,
             client: TestClient::http1(),
-            logs: Some(drain(stderr)),
+            logs: Some(logs),
         }
     }
 

@@ -98,6 +98,55 @@ where
     panic!("no expected line in 200 lines: {seen:#?}");
 }
 
+/// The address after `addr=` in a log line that mentions `what`.
+pub(super) fn logged_addr(line: &str, what: &str) -> Option<SocketAddr> {
+    if !line.contains(what) {
+        return None;
+    }
+    line.split("addr=")
+        .nth(1)?
+        .split_whitespace()
+        .next()?
+        .parse()
+        .ok()
+}
+
+/// A `shoal run` child whose config has an `[admin]` table.
+pub(super) struct RunningShoal {
+    pub child: Child,
+    /// The first listener's address (the first "listening" line that is not the admin's).
+    pub proxy: SocketAddr,
+    pub admin: SocketAddr,
+    /// Every later log line, once the child's stderr closes.
+    pub logs: JoinHandle<Vec<String>>,
+}
+
+/// Starts `shoal run -c path` and reads its proxy and admin addresses from its log; the rest
+/// of the log is drained in the background (so the child never blocks on the pipe).
+pub(super) async fn run_with_admin(path: &std::path::Path) -> RunningShoal {
+    let mut child = shoal(&["run", "-c", path.to_str().expect("utf-8")])
+        .spawn()
+        .expect("spawn shoal run");
+    let mut stderr = BufReader::new(child.stderr.take().expect("stderr")).lines();
+    let mut seen = Vec::new();
+    let proxy = read_until(&mut stderr, &mut seen, |l| {
+        (!l.contains("admin"))
+            .then(|| logged_addr(l, "listening"))
+            .flatten()
+    })
+    .await;
+    let admin = read_until(&mut stderr, &mut seen, |l| {
+        logged_addr(l, "admin API listening")
+    })
+    .await;
+    RunningShoal {
+        child,
+        proxy,
+        admin,
+        logs: drain(stderr),
+    }
+}
+
 /// Keeps reading the rest of a pipe in the background (so the child never blocks on it);
 /// the task ends with every line once the pipe closes.
 pub(super) fn drain<R: AsyncRead + Unpin + Send + 'static>(

@@ -10,25 +10,11 @@ use std::time::Duration;
 use nix::sys::signal::Signal;
 use shoal::metrics::parse::{parse, Exposition};
 use shoal_test_support::{eventually, TestBackend, TestClient};
-use tokio::io::{AsyncBufReadExt, BufReader};
 
-use crate::cli::{drain, read_until, shoal, signal, wait_exit, write_file};
+use crate::cli::{signal, wait_exit, write_file};
 
 const TOKEN: &str = "metrics-scrape-token";
 const WAIT: Duration = Duration::from_secs(10);
-
-/// The address in a log line `... <what> addr=IP:PORT ...`.
-fn logged_addr(line: &str, what: &str) -> Option<SocketAddr> {
-    if !line.contains(what) {
-        return None;
-    }
-    line.split("addr=")
-        .nth(1)?
-        .split_whitespace()
-        .next()?
-        .parse()
-        .ok()
-}
 
 fn config(app: SocketAddr, bad: SocketAddr, refused: SocketAddr, test: &str) -> String {
     let keys = write_file(
@@ -106,22 +92,12 @@ async fn metrics_count_the_traffic_that_was_sent() {
         "shoal.toml",
         &config(app.addr(), bad.addr(), refused, "metrics"),
     );
-    let mut child = shoal(&["run", "-c", path.to_str().expect("utf-8")])
-        .spawn()
-        .expect("spawn shoal run");
-    let mut stderr = BufReader::new(child.stderr.take().expect("stderr")).lines();
-    let mut seen = Vec::new();
-    let proxy = read_until(&mut stderr, &mut seen, |l| {
-        (!l.contains("admin"))
-            .then(|| logged_addr(l, "listening"))
-            .flatten()
-    })
-    .await;
-    let admin = read_until(&mut stderr, &mut seen, |l| {
-        logged_addr(l, "admin API listening")
-    })
-    .await;
-    let logs = drain(stderr);
+    let crate::cli::RunningShoal {
+        mut child,
+        proxy,
+        admin,
+        logs,
+    } = crate::cli::run_with_admin(&path).await;
     let scraper = TestClient::http1();
 
     // Before any traffic: every family is there, the counters at 0.
