@@ -13,8 +13,8 @@
 //!    pick to `upgrade.rs` instead
 //! 8. response: the filters' response headers and the sticky cookie, on the backend's
 //!    answer and shoal's own alike
-//!
-//! Later steps (metrics) slot in here, in this order.
+//! 9. record ([`handle`], around all of the above): the listener's and route's counters, and
+//!    with `[access_log]` the line the response body writes when it is done
 
 use std::cell::RefCell;
 use std::sync::Arc;
