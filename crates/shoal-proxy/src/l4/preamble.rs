@@ -88,16 +88,15 @@ pub(crate) async fn read_proxy_header_exact(
         header.extend_from_slice(&peeked[..n]);
         match parse_proxy_header(&header) {
             InboundHeader::Found { source, len } => {
-                let mut rest = vec![0u8; len - start];
-                stream.read_exact(&mut rest).await?;
+                // The header ends within what was just peeked: consume exactly its bytes.
+                stream.read_exact(&mut peeked[..len - start]).await?;
                 return Ok(source);
             }
             InboundHeader::Incomplete => {
                 if header.len() >= 16 + 65535 {
                     return Err(PreambleError::TooLarge);
                 }
-                let mut consumed = vec![0u8; n];
-                stream.read_exact(&mut consumed).await?;
+                stream.read_exact(&mut peeked[..n]).await?;
             }
             InboundHeader::Absent => return Err(PreambleError::MissingProxyHeader),
             InboundHeader::Invalid(reason) => {
