@@ -66,26 +66,19 @@ pub(crate) async fn forward(
     let mut last_error: Option<ProxyError> = None;
 
     // Each backend once, plus at most one reconnect per backend.
-    for attempt in 0..2 * MAX_TRIES {
+    for _ in 0..2 * MAX_TRIES {
         let fresh = reconnect.is_some();
         let index = match reconnect.take() {
             Some(i) => i,
-            // A sticky cookie's backend first, while it may take traffic.
-            None => match pin.take_preferred(upstream, &mut tried) {
+            None => match pin.next_backend(upstream, hash, &mut tried) {
                 Some(i) => i,
-                None => match with_rng(|rng| upstream.pick_next(hash, &mut tried, rng)) {
-                    Some(i) => i,
-                    None => break,
-                },
+                None => break,
             },
         };
         let Some(backend) = upstream.backend(index) else {
             break;
         };
-        pin.attempts += 1;
-        if attempt > 0 {
-            backend.record_retry();
-        }
+        pin.attempt(backend);
         let in_flight = backend.start_request();
         let mut pooled = match backend
             .conn(

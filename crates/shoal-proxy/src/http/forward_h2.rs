@@ -32,7 +32,6 @@ use super::error_response::ProxyError;
 use super::forward::{is_idempotent, take_retry};
 use super::gateway::Pin;
 use super::headers::strip_hop_by_hop;
-use super::pipeline::with_rng;
 
 /// Sends of one request to the same backend after it left them unprocessed, before moving on.
 const SAME_BACKEND_UNPROCESSED: u32 = 4;
@@ -61,14 +60,10 @@ pub(super) async fn forward_h2(
     let mut again: Option<usize> = None;
     let mut unprocessed = 0u32;
 
-    for attempt in 0..2 * MAX_TRIES {
+    for _ in 0..2 * MAX_TRIES {
         let index = match again.take() {
             Some(i) => i,
-            // A sticky cookie's backend first, while it may take traffic.
-            None => match pin
-                .take_preferred(upstream, &mut tried)
-                .or_else(|| with_rng(|rng| upstream.pick_next(hash, &mut tried, rng)))
-            {
+            None => match pin.next_backend(upstream, hash, &mut tried) {
                 Some(i) => {
                     unprocessed = 0;
                     i
@@ -79,10 +74,7 @@ pub(super) async fn forward_h2(
         let Some(backend) = upstream.backend(index) else {
             break;
         };
-        pin.attempts += 1;
-        if attempt > 0 {
-            backend.record_retry();
-        }
+        pin.attempt(backend);
         let in_flight = backend.start_request();
         let (conn, stream) = match backend
             .h2_stream(

@@ -17,12 +17,13 @@ use http::{Response, StatusCode};
 use http_body_util::BodyExt;
 use hyper::body::Incoming;
 use shoal_gateway::{Affinity, Answer, Chain, Exchange, Reply, RequestCtx, StickyTable};
-use shoal_upstream::{Tried, Upstream, UpstreamBody};
+use shoal_upstream::{BackendState, Tried, Upstream, UpstreamBody};
 
 use super::body::ProxyBody;
 use super::client_io::RequestActive;
 use super::connection::ConnContext;
 use super::error_response::ProxyError;
+use super::pipeline::with_rng;
 
 /// A request the filters let through: what they learnt, and the body to forward.
 pub(crate) struct Passed {
@@ -237,6 +238,27 @@ impl Pin {
         let index = self.preferred.take()?;
         let eligible = upstream.backend(index).is_some_and(|b| b.is_eligible());
         (eligible && tried.push(index)).then_some(index)
+    }
+
+    /// The backend to try next: the cookie's first (once, while it may take traffic), else
+    /// the balancer's pick among those not tried yet. Shared by the HTTP/1.1 and HTTP/2
+    /// forwarding loops.
+    pub(crate) fn next_backend(
+        &mut self,
+        upstream: &Upstream,
+        hash: Option<u64>,
+        tried: &mut Tried,
+    ) -> Option<usize> {
+        self.take_preferred(upstream, tried)
+            .or_else(|| with_rng(|rng| upstream.pick_next(hash, tried, rng)))
+    }
+
+    /// Counts an attempt on `backend`; every one after the first is a retry (`/metrics`).
+    pub(crate) fn attempt(&mut self, backend: &BackendState) {
+        self.attempts += 1;
+        if self.attempts > 1 {
+            backend.record_retry();
+        }
     }
 }
 
