@@ -6,10 +6,7 @@ use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use shoal_test_support::{eventually, TestCa, TestProxy};
-use shoal_tls::pki_types::pem::PemObject;
-use shoal_tls::pki_types::{CertificateDer, PrivateKeyDer, ServerName};
-use shoal_tls::rustls;
+use shoal_test_support::{eventually, TestCa, TestProxy, TlsFront};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 
@@ -196,54 +193,28 @@ async fn an_untrusted_peer_of_a_server_first_protocol_is_not_kept_waiting() {
 
 // ---- tls_passthrough ----
 
-/// A TLS server that, after the handshake, writes `name` and closes.
-async fn tls_backend(name: &'static str, ca: &TestCa, names: &[&str]) -> SocketAddr {
-    let cert = ca.issue(names);
-    let chain: Vec<CertificateDer<'static>> =
-        CertificateDer::pem_slice_iter(cert.cert_pem.as_bytes())
-            .collect::<Result<_, _>>()
-            .expect("cert");
-    let key = PrivateKeyDer::from_pem_slice(cert.key_pem.as_bytes()).expect("key");
-    let config = rustls::ServerConfig::builder_with_provider(shoal_tls::crypto_provider())
-        .with_protocol_versions(shoal_tls::PROTOCOL_VERSIONS)
-        .expect("versions")
-        .with_no_client_auth()
-        .with_single_cert(chain, key)
-        .expect("server config");
-    let acceptor = tokio_rustls::TlsAcceptor::from(Arc::new(config));
+/// A TLS backend (a [`TlsFront`] with a certificate for `names`) that, after the handshake,
+/// writes `name` and closes.
+async fn tls_backend(name: &'static str, ca: &TestCa, names: &[&str]) -> TlsFront {
     let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
-    let addr = listener.local_addr().expect("addr");
+    let plain = listener.local_addr().expect("addr");
     tokio::spawn(async move {
-        while let Ok((stream, _)) = listener.accept().await {
-            let acceptor = acceptor.clone();
+        while let Ok((mut stream, _)) = listener.accept().await {
             tokio::spawn(async move {
-                if let Ok(mut tls) = acceptor.accept(stream).await {
-                    let _ = tls.write_all(name.as_bytes()).await;
-                    let _ = tls.shutdown().await;
-                }
+                let _ = stream.write_all(name.as_bytes()).await;
+                let _ = stream.shutdown().await;
             });
         }
     });
-    addr
+    TlsFront::in_front_of(plain, &ca.issue(names)).await
 }
 
 /// Connects through `addr` asking for `server_name`; the backend's name, or the TLS error.
 async fn tls_hello(addr: SocketAddr, ca: &TestCa, server_name: &str) -> Result<String, String> {
-    let mut roots = rustls::RootCertStore::empty();
-    for cert in CertificateDer::pem_slice_iter(ca.cert_pem().as_bytes()) {
-        roots.add(cert.expect("ca")).expect("root");
-    }
-    let config = rustls::ClientConfig::builder_with_provider(shoal_tls::crypto_provider())
-        .with_protocol_versions(shoal_tls::PROTOCOL_VERSIONS)
-        .expect("versions")
-        .with_root_certificates(roots)
-        .with_no_client_auth();
-    let connector = tokio_rustls::TlsConnector::from(Arc::new(config));
-    let stream = TcpStream::connect(addr).await.map_err(|e| e.to_string())?;
-    let name = ServerName::try_from(server_name.to_string()).expect("server name");
-    let mut tls = tokio::time::timeout(WAIT, connector.connect(name, stream))
+    let config = crate::tls::client_config(ca, &[], crate::tls::BOTH, None);
+    // `connect` bounds the handshake in time.
+    let mut tls = crate::tls::connect(addr, server_name, config)
         .await
-        .expect("handshake ends in time")
         .map_err(|e| e.to_string())?;
     let mut out = String::new();
     tls.read_to_string(&mut out)
@@ -283,8 +254,8 @@ async fn tls_is_routed_by_server_name_without_being_terminated() {
     let other = tls_backend("fallback", &ca, &["other.org", "example.net"]).await;
     let proxy = TestProxy::start(&passthrough_config(
         "{ \"shop.example.com\" = \"shop\", \"*.example.com\" = \"wild\" }",
-        Some(other),
-        &[("shop", shop), ("wild", wild)],
+        Some(other.addr()),
+        &[("shop", shop.addr()), ("wild", wild.addr())],
     ));
     let edge = proxy.listener("edge");
     // The client verifies the backend's own certificate: shoal never held a key.
@@ -313,7 +284,7 @@ async fn an_unknown_server_name_without_a_default_gets_a_tls_alert() {
     let proxy = TestProxy::start(&passthrough_config(
         "{ \"shop.example.com\" = \"shop\" }",
         None,
-        &[("shop", shop)],
+        &[("shop", shop.addr())],
     ));
     let edge = proxy.listener("edge");
     let refused = tls_hello(edge, &ca, "other.org")
@@ -336,8 +307,8 @@ async fn bytes_that_are_not_tls_are_refused_by_a_passthrough_listener() {
     let shop = tls_backend("shop", &ca, &["shop.example.com"]).await;
     let proxy = TestProxy::start(&passthrough_config(
         "{ \"shop.example.com\" = \"shop\" }",
-        Some(shop),
-        &[("shop", shop)],
+        Some(shop.addr()),
+        &[("shop", shop.addr())],
     ));
     let answer = exchange(proxy.listener("edge"), b"GET / HTTP/1.1\r\nHost: x\r\n\r\n").await;
     assert!(answer.as_ref().map_or(true, |b| b.is_empty()), "{answer:?}");
