@@ -5,20 +5,24 @@ use bytes::Bytes;
 use http_body::{Body, Frame, SizeHint};
 use hyper::body::Incoming;
 
+/// A client's request body as it streams in: read from the client's HTTP/1.1 connection
+/// (shoal's own server) or an HTTP/2 stream (hyper's). Boxed: only requests that have a
+/// body pay for it.
+pub type ClientBody = Box<dyn Body<Data = Bytes, Error = BodyError> + Send + Unpin>;
+
 /// The body of a request sent to a backend.
 ///
 /// `Empty` exists so a request that had no body can be rebuilt and sent again to another
 /// backend (a streamed body can be sent once only).
-#[derive(Debug)]
 pub enum UpstreamBody {
     Empty,
-    Stream(Incoming),
+    Stream(ClientBody),
     /// A streamed body that may not exceed `limit` bytes (a gateway `limits` filter): past
     /// it, sending stops — [`crate::h1::ExchangeError::BodyTooLarge`] on HTTP/1.1, a
     /// [`BodyTooLarge`] error from [`Body::poll_frame`] for anything that polls it — and the
     /// backend never gets it as a complete body. `seen` counts the bytes polled so far.
     Limited {
-        body: Incoming,
+        body: ClientBody,
         limit: u64,
         seen: u64,
     },
@@ -27,12 +31,15 @@ pub enum UpstreamBody {
 }
 
 impl UpstreamBody {
-    /// Wraps a client's body, recognising one that is already known to be empty.
+    /// Wraps an HTTP/2 client's body, recognising one that is already known to be empty.
     pub fn from_incoming(body: Incoming) -> UpstreamBody {
         if body.is_end_stream() {
             UpstreamBody::Empty
         } else {
-            UpstreamBody::Stream(body)
+            UpstreamBody::Stream(Box::new(http_body_util::BodyExt::map_err(
+                body,
+                |e| -> BodyError { Box::new(e) },
+            )))
         }
     }
 
@@ -54,13 +61,28 @@ impl UpstreamBody {
     }
 }
 
+impl std::fmt::Debug for UpstreamBody {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            UpstreamBody::Empty => f.write_str("Empty"),
+            UpstreamBody::Stream(_) => f.write_str("Stream"),
+            UpstreamBody::Limited { limit, seen, .. } => f
+                .debug_struct("Limited")
+                .field("limit", limit)
+                .field("seen", seen)
+                .finish(),
+            UpstreamBody::Full(bytes) => f.debug_tuple("Full").field(&bytes.len()).finish(),
+        }
+    }
+}
+
 /// A [`UpstreamBody::Limited`] body went past its limit (bytes).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
 #[error("the request body is larger than {0} bytes")]
 pub struct BodyTooLarge(pub u64);
 
-/// What polling an [`UpstreamBody`] can fail with: the client's body failing
-/// (`hyper::Error`), or [`BodyTooLarge`].
+/// What polling an [`UpstreamBody`] can fail with: the client's body failing (an I/O or
+/// framing error on its connection, or `hyper::Error` on HTTP/2), or [`BodyTooLarge`].
 pub type BodyError = Box<dyn std::error::Error + Send + Sync>;
 
 impl Body for UpstreamBody {
@@ -73,7 +95,7 @@ impl Body for UpstreamBody {
     ) -> Poll<Option<Result<Frame<Bytes>, BodyError>>> {
         match self.get_mut() {
             UpstreamBody::Empty => Poll::Ready(None),
-            UpstreamBody::Stream(b) => Pin::new(b).poll_frame(cx).map_err(Into::into),
+            UpstreamBody::Stream(b) => Pin::new(b).poll_frame(cx),
             UpstreamBody::Limited { body, limit, seen } => {
                 let frame = std::task::ready!(Pin::new(body).poll_frame(cx));
                 if let Some(Ok(frame)) = &frame {
@@ -84,7 +106,7 @@ impl Body for UpstreamBody {
                         }
                     }
                 }
-                Poll::Ready(frame.map(|f| f.map_err(Into::into)))
+                Poll::Ready(frame)
             }
             UpstreamBody::Full(bytes) => {
                 if bytes.is_empty() {

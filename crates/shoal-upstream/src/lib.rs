@@ -28,7 +28,7 @@ pub use backend_state::{
     BackendState, BackendStats, HealthEvent, InFlight, OpenTunnel, PassiveLimits, PooledConn,
 };
 pub use backend_stream::BackendStream;
-pub use body::{BodyError, BodyTooLarge, UpstreamBody};
+pub use body::{BodyError, BodyTooLarge, ClientBody, UpstreamBody};
 pub use clock::now_ns;
 pub use connect_error::ConnectError;
 pub use health_supervisor::{HealthSupervisor, HealthView, Operation, SupervisorTask};

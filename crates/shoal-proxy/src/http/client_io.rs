@@ -53,18 +53,28 @@ impl ConnActivity {
     pub(crate) fn start(self: &Arc<Self>) -> RequestActive {
         self.handed_over.store(true, Ordering::Relaxed);
         self.started.fetch_add(1, Ordering::Relaxed);
-        RequestActive(Arc::clone(self))
+        RequestActive(Some(Arc::clone(self)))
     }
 }
 
 /// A request under way on its connection; finished when dropped (with its response body).
 #[derive(Debug)]
-pub(crate) struct RequestActive(Arc<ConnActivity>);
+pub(crate) struct RequestActive(Option<Arc<ConnActivity>>);
+
+impl RequestActive {
+    /// For a connection that keeps its own count: shoal's HTTP/1.1 server reads no request
+    /// while one is under way, so it needs no mark.
+    pub(crate) fn detached() -> RequestActive {
+        RequestActive(None)
+    }
+}
 
 impl Drop for RequestActive {
     fn drop(&mut self) {
-        self.0.finished.fetch_add(1, Ordering::Relaxed);
-        self.0.reader.wake();
+        if let Some(activity) = &self.0 {
+            activity.finished.fetch_add(1, Ordering::Relaxed);
+            activity.reader.wake();
+        }
     }
 }
 

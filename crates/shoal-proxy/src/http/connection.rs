@@ -1,26 +1,33 @@
-//! Serving one client connection: HTTP/1.1 with keep-alive, or HTTP/2 (cleartext with prior
-//! knowledge, or over TLS), told apart by the first bytes (hyper-util's auto builder).
+//! Serving one client connection: HTTP/1.1 with keep-alive (shoal's own server, `h1/`), or
+//! HTTP/2 (hyper's), told apart by ALPN over TLS, else by the first bytes (the HTTP/2
+//! preface, cleartext with prior knowledge).
 //!
 //! On an https listener the TLS handshake runs here, in the connection's own task (never
-//! in the accept loop), bounded by the listener's handshake timeout; then the same HTTP
-//! server serves the decrypted stream. An HTTP/1.1 connection whose WebSocket upgrade the
-//! backend accepted becomes a tunnel, run here to its end, so that it keeps the connection's
-//! place in the worker's count (shutdown waits for it) and in the listener's
+//! in the accept loop), bounded by the listener's handshake timeout; then the same servers
+//! serve the decrypted stream. An HTTP/1.1 connection whose WebSocket upgrade the backend
+//! accepted becomes a tunnel, run in the same task to its end, so that it keeps the
+//! connection's place in the worker's count (shutdown waits for it) and in the listener's
 //! `max_connections`.
 
 use std::net::SocketAddr;
 use std::sync::Arc;
 
+use bytes::BytesMut;
+use http::Request;
+use hyper::body::Incoming;
+use hyper::server::conn::http2;
 use hyper::service::service_fn;
 use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
-use hyper_util::server::conn::auto;
 use shoal_core::ShutdownSignal;
+use shoal_upstream::UpstreamBody;
 use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::net::TcpStream;
 
 use super::client_io::{ClientIo, ConnActivity};
+use super::h1::{self, ConnIo, H1Limits, Served, Stop};
 use super::pipeline;
-use super::tunnel::{self, TunnelSlot};
+use super::prefixed_io::PrefixedIo;
+use super::tunnel::TunnelSlot;
 use crate::proxy_handle::Shared;
 use crate::snapshot::ListenerStats;
 use crate::tls::{negotiated_h2, TlsAcceptor};
@@ -48,26 +55,20 @@ pub(crate) struct ConnContext {
 
 /// A worker's HTTP server settings (one per worker, shared by its connections).
 pub(crate) struct HttpServer {
-    builder: auto::Builder<TokioExecutor>,
+    h2: http2::Builder<TokioExecutor>,
+    /// Largest HTTP/1 request head (past it: 431).
+    max_header_bytes: usize,
 }
 
 impl HttpServer {
-    /// Settings for one listener; `max_header_bytes` bounds an HTTP/1 request head (past it
-    /// hyper answers 431).
     pub(crate) fn new(max_header_bytes: usize) -> HttpServer {
-        let mut builder = auto::Builder::new(TokioExecutor::new());
-        builder
-            .http1()
-            .timer(TokioTimer::new())
-            // Header and idle timeouts are ClientIo's (hyper's own closes without a 408).
-            .header_read_timeout(None)
-            .max_buf_size(max_header_bytes.max(8192))
-            .keep_alive(true);
-        builder
-            .http2()
-            .timer(TokioTimer::new())
+        let mut h2 = http2::Builder::new(TokioExecutor::new());
+        h2.timer(TokioTimer::new())
             .max_concurrent_streams(MAX_CONCURRENT_STREAMS);
-        HttpServer { builder }
+        HttpServer {
+            h2,
+            max_header_bytes,
+        }
     }
 }
 
@@ -93,7 +94,7 @@ pub(crate) async fn serve_connection(
     drop(snapshot);
 
     // A trusted balancer in front speaks first with a PROXY header naming the client. (An
-    // untrusted peer's PROXY line is not HTTP: hyper answers it 400; before TLS it fails the
+    // untrusted peer's PROXY line is not HTTP: it gets a 400; before TLS it fails the
     // handshake.) Boxed: only listeners that accept the header pay for its state.
     let mut stream = stream;
     if proxy_header_expected {
@@ -141,11 +142,13 @@ async fn serve_stream(
     idle_timeout: std::time::Duration,
     tls: Option<TlsAcceptor>,
 ) {
-    let activity = Arc::new(ConnActivity::default());
+    let limits = H1Limits {
+        header_timeout,
+        idle_timeout,
+        max_head: server.max_header_bytes,
+    };
     let Some(tls) = tls else {
-        let io = ClientIo::new(stream, Arc::clone(&activity), header_timeout, idle_timeout)
-            .counting(ctx.listener_stats.clone());
-        return serve(server, io, activity, ctx, shutdown).await;
+        return serve(server, stream, ctx, shutdown, limits, false).await;
     };
     // Boxed: a handshake and a TLS stream are kilobytes of state, and a plain connection's
     // task (one allocation sized for every branch of this function) should not carry them.
@@ -160,49 +163,76 @@ async fn serve_stream(
         };
         ctx.secure = true;
         let h2 = negotiated_h2(&stream);
-        let mut io = ClientIo::new(stream, Arc::clone(&activity), header_timeout, idle_timeout)
-            .counting(ctx.listener_stats.clone());
-        if h2 {
-            io = io.http2();
-        }
-        serve(server, io, activity, ctx, shutdown).await;
+        serve(server, stream, ctx, shutdown, limits, h2).await;
     })
     .await;
 }
 
-/// Serves HTTP on `io` until the client is done, or shutdown finishes it.
+/// Serves HTTP on `stream` until the client is done, or shutdown finishes it: HTTP/1.1
+/// unless ALPN chose HTTP/2 or the client opens with the HTTP/2 preface.
 async fn serve<S>(
     server: &HttpServer,
-    io: ClientIo<S>,
-    activity: Arc<ConnActivity>,
+    stream: S,
     ctx: ConnContext,
     mut shutdown: ShutdownSignal,
+    limits: H1Limits,
+    alpn_h2: bool,
 ) where
     S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
 {
     let ctx = Arc::new(ctx);
-    let tunnel_ctx = Arc::clone(&ctx);
-    let service = service_fn(move |req| {
+    let mut stop = Stop::new(async move { shutdown.recv().await });
+    let conn = ConnIo::new(stream, BytesMut::new(), ctx.listener_stats.clone());
+    let conn = if alpn_h2 {
+        conn
+    } else {
+        match h1::serve(conn, &ctx, &mut stop, limits).await {
+            Served::Done => return,
+            Served::Http2(conn) => conn,
+        }
+    };
+    // Boxed: HTTP/1.1 connections (nearly all) should not carry hyper's HTTP/2 state.
+    Box::pin(serve_h2(server, conn, ctx, stop, limits)).await;
+}
+
+/// Serves an HTTP/2 connection with hyper; `conn`'s buffer holds what was read of it.
+async fn serve_h2<S, F>(
+    server: &HttpServer,
+    conn: ConnIo<S>,
+    ctx: Arc<ConnContext>,
+    mut stop: Stop<F>,
+    limits: H1Limits,
+) where
+    S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+    F: std::future::Future<Output = ()>,
+{
+    let ConnIo { io, rbuf, .. } = conn;
+    let activity = Arc::new(ConnActivity::default());
+    let io = ClientIo::new(
+        io,
+        Arc::clone(&activity),
+        limits.header_timeout,
+        limits.idle_timeout,
+    )
+    .counting(ctx.listener_stats.clone())
+    .http2();
+    let io = PrefixedIo::new(rbuf.freeze(), io);
+    let service = service_fn(move |req: Request<Incoming>| {
         let ctx = Arc::clone(&ctx);
         let active = activity.start();
-        async move { Ok::<_, std::convert::Infallible>(pipeline::handle(req, &ctx, active).await) }
+        async move {
+            let req = req.map(UpstreamBody::from_incoming);
+            Ok::<_, std::convert::Infallible>(pipeline::handle(req, &ctx, active).await)
+        }
     });
-
-    let conn = server
-        .builder
-        .serve_connection_with_upgrades(TokioIo::new(io), service);
+    let conn = server.h2.serve_connection(TokioIo::new(io), service);
     tokio::pin!(conn);
     tokio::select! {
         _ = conn.as_mut() => {}
-        _ = shutdown.recv() => {
-            // Finish the request under way (HTTP/1: then close; HTTP/2: GOAWAY), no new ones.
+        _ = stop.wait() => {
+            // Finish the streams under way (GOAWAY), no new ones.
             conn.as_mut().graceful_shutdown();
             let _ = conn.await;
         }
-    }
-    // hyper has handed the connection over to a 101 of ours. A tunnel is closed by its own
-    // means (idle timeout, and on shutdown its backend's paced close), not by `shutdown`.
-    if let Some(pending) = tunnel_ctx.tunnel.take() {
-        tunnel::run(pending).await;
     }
 }

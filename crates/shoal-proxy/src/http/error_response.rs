@@ -36,7 +36,7 @@ pub(crate) enum ProxyError {
     /// The backend answered with something that is not a valid HTTP/1.1 response.
     BadResponse { backend: String, cause: HeadError },
     /// The client's request body failed while it was being forwarded.
-    ClientBody(hyper::Error),
+    ClientBody(shoal_upstream::BodyError),
     /// The response head did not arrive within `response_timeout`.
     UpstreamTimeout { backend: String, after: Duration },
     /// A gateway filter refused the request (401, 403, 405, 413, 414, 415, 429, 431, ...).

@@ -15,7 +15,6 @@ use http::header::{self, HeaderMap, HeaderName, HeaderValue};
 use http::request::Parts;
 use http::{Response, StatusCode};
 use http_body_util::BodyExt;
-use hyper::body::Incoming;
 use shoal_gateway::{Affinity, Answer, Chain, Exchange, Reply, RequestCtx, StickyTable};
 use shoal_upstream::{BackendState, Tried, Upstream, UpstreamBody};
 
@@ -47,7 +46,7 @@ pub(crate) async fn on_request(
     chain: &Chain,
     ctx: &ConnContext,
     parts: &mut Parts,
-    body: Incoming,
+    body: UpstreamBody,
     request_id: &HeaderValue,
     host: Option<&str>,
     route: &str,
@@ -74,7 +73,6 @@ pub(crate) async fn on_request(
         };
         return Err(Stopped { exchange, answer });
     }
-    let body = UpstreamBody::from_incoming(body);
     let body = match (&exchange.schema, exchange.body_limit) {
         (Some(schema), Some(limit)) => match validated(body, limit, schema).await {
             Ok(bytes) => {

@@ -22,11 +22,10 @@ use std::time::{Duration, Instant};
 
 use http::header::{self, HeaderValue};
 use http::{Request, Response, StatusCode, Uri, Version};
-use hyper::body::Incoming;
 use shoal_balance::Rng;
 use shoal_router::{normalize_host, rewrite_path, RequestView};
 
-use shoal_upstream::Upstream;
+use shoal_upstream::{Upstream, UpstreamBody};
 
 use super::body::{PendingLog, ProxyBody};
 use super::client_io::RequestActive;
@@ -98,7 +97,7 @@ struct Note {
 /// Serves one request, then counts it on its route and, with `[access_log]`, hands the
 /// response body the log line to write when it is done.
 pub(crate) async fn handle(
-    req: Request<Incoming>,
+    req: Request<UpstreamBody>,
     ctx: &ConnContext,
     active: RequestActive,
 ) -> Response<ProxyBody> {
@@ -149,7 +148,7 @@ pub(crate) async fn handle(
 }
 
 /// The access-log fields taken from the request as the client sent it.
-fn request_record(req: &Request<Incoming>, ctx: &ConnContext) -> AccessRecord {
+fn request_record<B>(req: &Request<B>, ctx: &ConnContext) -> AccessRecord {
     let header = |name: header::HeaderName| {
         req.headers()
             .get(name)
@@ -179,7 +178,7 @@ fn request_record(req: &Request<Incoming>, ctx: &ConnContext) -> AccessRecord {
 }
 
 async fn serve(
-    req: Request<Incoming>,
+    req: Request<UpstreamBody>,
     ctx: &ConnContext,
     active: RequestActive,
     note: &mut Note,
@@ -198,7 +197,7 @@ async fn serve(
     if let Err(e) = request_check::check(&parts) {
         return fail(e, active);
     }
-    let websocket = match upgrade::websocket_request(&mut parts) {
+    let websocket = match upgrade::websocket_request(&parts) {
         Ok(upgrade) => upgrade,
         Err(e) => return fail(e, active),
     };
@@ -252,7 +251,7 @@ async fn serve(
 
     // Gateway filters: a route without any pays this one check.
     let (body, exchange) = match &route.filters {
-        None => (shoal_upstream::UpstreamBody::from_incoming(body), None),
+        None => (body, None),
         Some(chain) => {
             let host = host.as_deref();
             match gateway::on_request(chain, ctx, &mut parts, body, &request_id, host, &route.name)
@@ -329,7 +328,7 @@ async fn serve(
             .headers
             .insert(header::TE, HeaderValue::from_static("trailers"));
     }
-    if websocket.is_some() {
+    if websocket {
         upgrade::upgrade_headers(&mut parts.headers);
     }
     // An absolute-form target's authority replaces Host (RFC 9112 §3.2.2); HTTP/2 requests
@@ -367,11 +366,12 @@ async fn serve(
         attempts: 0,
     };
     let sent_at = note.logging.then(Instant::now);
-    let result = match websocket {
+    let result = if websocket {
         // The request has no body (checked): nothing to send but the head. Upgrades stick
         // by hash_key, not by cookie.
-        Some(on_upgrade) => upgrade::forward(ctx, upstream, parts, hash, on_upgrade, active).await,
-        None => forward::forward(ctx, upstream, parts, body, hash, &mut pin, active).await,
+        upgrade::forward(ctx, upstream, parts, hash, active).await
+    } else {
+        forward::forward(ctx, upstream, parts, body, hash, &mut pin, active).await
     };
     note.attempts = pin.attempts;
     if let (Some(sent_at), Ok(_)) = (sent_at, &result) {

@@ -37,8 +37,6 @@ use std::task::{ready, Context, Poll};
 use std::time::Duration;
 
 use bytes::BytesMut;
-use hyper::upgrade::OnUpgrade;
-use hyper_util::rt::TokioIo;
 use shoal_upstream::BackendStream;
 use shoal_upstream::{InFlight, OpenTunnel};
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt, ReadBuf};
@@ -60,9 +58,8 @@ const _: () =
     assert!(FINISH_FRAME.as_millis() + CLOSE_LINGER.as_millis() <= CLOSE_BOUND.as_millis());
 
 /// A tunnel agreed with the backend (its 101 is on its way to the client), waiting for
-/// hyper to hand the client connection over.
+/// the client connection's server to write that 101 and hand the connection over.
 pub(crate) struct PendingTunnel {
-    pub on_upgrade: OnUpgrade,
     pub backend_stream: BackendStream,
     /// Bytes the backend sent right after its 101 head: already WebSocket frames.
     pub early: BytesMut,
@@ -109,10 +106,13 @@ enum Ending {
     Drain,
 }
 
-/// Runs a tunnel to its end.
-pub(crate) async fn run(tunnel: Box<PendingTunnel>) {
+/// Runs a tunnel to its end over `client`; `early` are bytes the client sent after its
+/// upgrade request (already WebSocket frames), for the backend.
+pub(crate) async fn run<C>(tunnel: Box<PendingTunnel>, mut client: C, early_up: &[u8])
+where
+    C: AsyncRead + AsyncWrite + Unpin,
+{
     let PendingTunnel {
-        on_upgrade,
         backend_stream,
         early,
         idle_timeout,
@@ -121,17 +121,9 @@ pub(crate) async fn run(tunnel: Box<PendingTunnel>) {
         active,
         backend,
     } = *tunnel;
-    let upgraded = match on_upgrade.await {
-        Ok(upgraded) => upgraded,
-        Err(e) => {
-            tracing::debug!(%backend, error = %e, "client connection gone before its tunnel began");
-            return;
-        }
-    };
-    let mut client = TokioIo::new(upgraded);
     let mut server = backend_stream;
     let mut relay = Relay {
-        up: Pipe::new(&[]),
+        up: Pipe::new(early_up),
         down: Pipe::new(&early),
     };
     drop(early);

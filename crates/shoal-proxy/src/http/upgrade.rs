@@ -18,15 +18,14 @@
 //! - A 101 must switch to websocket (else 502). Its response goes to the client with shoal's
 //!   own `Connection: upgrade` / `Upgrade: websocket`, and the tunnel ([`super::tunnel`])
 //!   is left in the connection's [`TunnelSlot`] for `serve_connection` to run once hyper
-//!   hands the client connection over. Any other answer is relayed as an ordinary response;
-//!   that backend connection is then closed, not pooled.
+//!   writes the 101 and hands the client connection over. Any other answer is relayed as an
+//!   ordinary response; that backend connection is then closed, not pooled.
 
 use std::sync::Arc;
 
 use http::header::{self, HeaderMap, HeaderName, HeaderValue};
 use http::request::Parts;
 use http::{Method, Response, StatusCode, Version};
-use hyper::upgrade::OnUpgrade;
 use shoal_health::Outcome;
 use shoal_upstream::h1::{BackendConn, ExchangeError, HeadError, Release, ResponseBody};
 use shoal_upstream::{Tried, Upstream, MAX_TRIES};
@@ -42,19 +41,18 @@ use super::tunnel::PendingTunnel;
 const SEC_WEBSOCKET_KEY: HeaderName = HeaderName::from_static("sec-websocket-key");
 const SEC_WEBSOCKET_VERSION: HeaderName = HeaderName::from_static("sec-websocket-version");
 
-/// The request's upgrade handle when it is a WebSocket upgrade to forward; `None` for every
-/// other request; an error (400) for an upgrade too malformed to forward.
-pub(crate) fn websocket_request(parts: &mut Parts) -> Result<Option<OnUpgrade>, ProxyError> {
-    // hyper gives an HTTP/1.1 request naming `Upgrade` (and a CONNECT, refused before this)
-    // its upgrade handle; an ordinary request has no extensions at all, so for it this is a
-    // pointer test: the only cost on the plain request path.
-    if parts.extensions.get::<OnUpgrade>().is_none() || parts.version != Version::HTTP_11 {
-        return Ok(None);
+/// True when the request is a WebSocket upgrade to forward; false for every other request;
+/// an error (400) for an upgrade too malformed to forward.
+pub(crate) fn websocket_request(parts: &Parts) -> Result<bool, ProxyError> {
+    // Only HTTP/1.1 switches protocols: HTTP/2 requests (and HTTP/1.0 ones) are never
+    // upgrades, whatever they carry.
+    if parts.version != Version::HTTP_11 || !parts.headers.contains_key(header::UPGRADE) {
+        return Ok(false);
     }
     if !has_token(&parts.headers, &header::UPGRADE, b"websocket")
         || !has_token(&parts.headers, &header::CONNECTION, b"upgrade")
     {
-        return Ok(None);
+        return Ok(false);
     }
     if parts.method != Method::GET {
         return Err(ProxyError::BadRequest("a WebSocket upgrade must be a GET"));
@@ -89,7 +87,7 @@ pub(crate) fn websocket_request(parts: &mut Parts) -> Result<Option<OnUpgrade>, 
             "a WebSocket upgrade request has no body",
         ));
     }
-    Ok(parts.extensions.remove::<OnUpgrade>())
+    Ok(true)
 }
 
 /// Puts back the two hop-by-hop fields an upgrade travels on, after hop-by-hop stripping
@@ -126,7 +124,6 @@ pub(crate) async fn forward(
     upstream: &Arc<Upstream>,
     parts: Parts,
     hash: Option<u64>,
-    on_upgrade: OnUpgrade,
     active: RequestActive,
 ) -> Result<Response<ProxyBody>, (ProxyError, RequestActive)> {
     let config = upstream.config();
@@ -204,8 +201,8 @@ pub(crate) async fn forward(
         });
 
         if head.status != StatusCode::SWITCHING_PROTOCOLS {
-            // Refused (401, 403, 200 ...): an ordinary answer. hyper switches the client
-            // connection only on a 101 of ours, so it stays HTTP; the backend connection
+            // Refused (401, 403, 200 ...): an ordinary answer. The client connection switches
+            // only on a 101 of ours, so it stays HTTP; the backend connection
             // is closed once the body is read (not reusable, no pool).
             let release = Release {
                 backend: Arc::clone(backend),
@@ -232,7 +229,6 @@ pub(crate) async fn forward(
 
         let (stream, early) = conn.into_upgraded();
         let tunnel = PendingTunnel {
-            on_upgrade,
             backend_stream: stream,
             early,
             idle_timeout: config.ws_idle_timeout,
@@ -274,13 +270,7 @@ mod tests {
         for (k, v) in headers {
             b = b.header(*k, *v);
         }
-        let (mut parts, ()) = b.body(()).expect("request").into_parts();
-        // What hyper does for an HTTP/1.1 request naming Upgrade.
-        if parts.headers.contains_key(header::UPGRADE) && version == Version::HTTP_11 {
-            // `on` of a request without one is an empty handle, which is all this needs.
-            let empty = hyper::upgrade::on(Request::new(()));
-            parts.extensions.insert(empty);
-        }
+        let (parts, ()) = b.body(()).expect("request").into_parts();
         parts
     }
 
@@ -300,19 +290,20 @@ mod tests {
         h
     }
 
-    fn status(result: Result<Option<OnUpgrade>, ProxyError>) -> Option<u16> {
+    fn status(result: Result<bool, ProxyError>) -> Option<u16> {
         match result {
-            Ok(Some(_)) => Some(101),
-            Ok(None) => None,
+            Ok(true) => Some(101),
+            Ok(false) => None,
             Err(e) => Some(e.status().as_u16()),
         }
     }
 
     #[test]
-    fn a_valid_upgrade_is_recognised_and_its_handle_taken() {
-        let mut p = parts("GET", Version::HTTP_11, &ws(&[]));
-        assert_eq!(status(websocket_request(&mut p)), Some(101));
-        assert!(p.extensions.get::<OnUpgrade>().is_none(), "handle taken");
+    fn a_valid_upgrade_is_recognised() {
+        let p = parts("GET", Version::HTTP_11, &ws(&[]));
+        assert_eq!(status(websocket_request(&p)), Some(101));
+        let h2 = parts("GET", Version::HTTP_2, &ws(&[]));
+        assert_eq!(status(websocket_request(&h2)), None, "never over HTTP/2");
     }
 
     #[test]
@@ -324,8 +315,8 @@ mod tests {
             ("GET", Version::HTTP_11, ws(&[("connection", "close")])),
             ("GET", Version::HTTP_11, ws(&[("connection", "")])),
         ] {
-            let mut p = parts(method, version, &headers);
-            assert_eq!(status(websocket_request(&mut p)), None, "{headers:?}");
+            let p = parts(method, version, &headers);
+            assert_eq!(status(websocket_request(&p)), None, "{headers:?}");
         }
     }
 
@@ -341,18 +332,18 @@ mod tests {
             ws(&[("content-length", "5")]),
             ws(&[("transfer-encoding", "chunked")]),
         ] {
-            let mut p = parts("GET", Version::HTTP_11, &headers);
-            assert_eq!(status(websocket_request(&mut p)), Some(400), "{headers:?}");
+            let p = parts("GET", Version::HTTP_11, &headers);
+            assert_eq!(status(websocket_request(&p)), Some(400), "{headers:?}");
         }
-        let mut p = parts("POST", Version::HTTP_11, &ws(&[]));
-        assert_eq!(status(websocket_request(&mut p)), Some(400), "POST");
+        let p = parts("POST", Version::HTTP_11, &ws(&[]));
+        assert_eq!(status(websocket_request(&p)), Some(400), "POST");
         let mut twice = parts("GET", Version::HTTP_11, &ws(&[]));
         twice
             .headers
             .append(SEC_WEBSOCKET_KEY, HeaderValue::from_static(KEY));
-        assert_eq!(status(websocket_request(&mut twice)), Some(400), "two keys");
-        let mut zero = parts("GET", Version::HTTP_11, &ws(&[("content-length", "0")]));
-        assert_eq!(status(websocket_request(&mut zero)), Some(101), "length 0");
+        assert_eq!(status(websocket_request(&twice)), Some(400), "two keys");
+        let zero = parts("GET", Version::HTTP_11, &ws(&[("content-length", "0")]));
+        assert_eq!(status(websocket_request(&zero)), Some(101), "length 0");
     }
 
     #[test]

@@ -41,7 +41,7 @@ pub enum ExchangeError {
     NoResponse(io::Error),
     /// The client's request body failed while being forwarded.
     #[error("client request body failed: {0}")]
-    ClientBody(hyper::Error),
+    ClientBody(crate::body::BodyError),
     /// The backend answered something that is not a valid response head.
     #[error("{0}")]
     BadResponse(HeadError),
@@ -266,7 +266,7 @@ impl BackendConn {
 
     async fn send_body(
         &mut self,
-        mut body: hyper::body::Incoming,
+        mut body: crate::body::ClientBody,
         framing: BodyFraming,
         limit: u64,
     ) -> Result<(), ExchangeError> {

@@ -1,0 +1,300 @@
+//! A client's HTTP/1.1 connection: its socket, the bytes read and not yet used, and the
+//! state of the request body being read.
+//!
+//! The server loop owns it outright while it reads heads and writes responses. A request
+//! with a body shares it ([`Slot::Shared`]) with that body ([`H1Body`]), which the request
+//! path polls — possibly from an HTTP/2 upstream's connection task while the response is
+//! written, for full-duplex streams — so the state sits behind a mutex, taken per poll,
+//! never across an await. Requests without a body (nearly all) pay for none of it.
+
+use std::future::Future;
+use std::io;
+use std::ops::{Deref, DerefMut};
+use std::pin::Pin;
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::task::{ready, Context, Poll};
+
+use bytes::{Buf, Bytes, BytesMut};
+use http_body::{Body, Frame, SizeHint};
+use shoal_upstream::h1::{ChunkedDecoder, Piece};
+use shoal_upstream::BodyError;
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite};
+
+use crate::snapshot::ListenerStats;
+
+/// Read buffer growth step: room for a typical request head.
+const READ_RESERVE: usize = 8 * 1024;
+const CONTINUE: &[u8] = b"HTTP/1.1 100 Continue\r\n\r\n";
+
+/// Where the body of the request under way stands.
+#[derive(Debug)]
+pub(crate) enum BodyState {
+    /// Read to its end (or there was none).
+    Done,
+    /// Bytes still to come.
+    Length(u64),
+    Chunked(ChunkedDecoder),
+    /// Broken (malformed, or the client went away): the connection cannot go on.
+    Failed,
+}
+
+pub(crate) struct ConnIo<S> {
+    pub io: S,
+    /// Bytes read from the client and not used yet: the rest of a head, body bytes, or the
+    /// next pipelined request.
+    pub rbuf: BytesMut,
+    pub body: BodyState,
+    /// Bytes of `100 Continue` still to send before the body is read (0: none owed).
+    continue_left: usize,
+    stats: Option<Arc<ListenerStats>>,
+}
+
+impl<S: AsyncRead + AsyncWrite + Unpin> ConnIo<S> {
+    pub(crate) fn new(io: S, rbuf: BytesMut, stats: Option<Arc<ListenerStats>>) -> ConnIo<S> {
+        ConnIo {
+            io,
+            rbuf,
+            body: BodyState::Done,
+            continue_left: 0,
+            stats,
+        }
+    }
+
+    /// Starts reading a request's body; `expect_continue` owes the client a `100 Continue`
+    /// the first time the body is polled (never, if the request is answered without it).
+    pub(crate) fn begin_body(&mut self, body: BodyState, expect_continue: bool) {
+        self.body = body;
+        self.continue_left = if expect_continue { CONTINUE.len() } else { 0 };
+    }
+
+    /// Reads more bytes into `rbuf`. `Ok(0)`: the client closed its side.
+    pub(crate) fn poll_fill(&mut self, cx: &mut Context<'_>) -> Poll<io::Result<usize>> {
+        self.rbuf.reserve(READ_RESERVE);
+        // One poll of tokio's read_buf future: it reads into the spare capacity without
+        // zeroing it, and dropping it after Pending loses nothing.
+        let read = std::pin::pin!(self.io.read_buf(&mut self.rbuf));
+        let polled = read.poll(cx);
+        if let (Some(stats), Poll::Ready(Ok(n))) = (&self.stats, &polled) {
+            stats.bytes_received.add(*n as u64);
+        }
+        polled
+    }
+
+    pub(crate) fn poll_write(
+        &mut self,
+        cx: &mut Context<'_>,
+        buf: &[u8],
+    ) -> Poll<io::Result<usize>> {
+        let written = Pin::new(&mut self.io).poll_write(cx, buf);
+        if let (Some(stats), Poll::Ready(Ok(n))) = (&self.stats, &written) {
+            stats.bytes_sent.add(*n as u64);
+        }
+        written
+    }
+
+    /// Writes all of `buf` (resuming at `*done`), then flushes (TLS keeps records until
+    /// flushed; a plain socket's flush is free).
+    pub(crate) fn poll_write_all(
+        &mut self,
+        cx: &mut Context<'_>,
+        buf: &[u8],
+        done: &mut usize,
+    ) -> Poll<io::Result<()>> {
+        while *done < buf.len() {
+            match ready!(self.poll_write(cx, &buf[*done..])) {
+                Ok(0) => return Poll::Ready(Err(io::ErrorKind::WriteZero.into())),
+                Ok(n) => *done += n,
+                Err(e) => return Poll::Ready(Err(e)),
+            }
+        }
+        Pin::new(&mut self.io).poll_flush(cx)
+    }
+
+    /// Skips the rest of a body already in `rbuf`, so that the connection can go on after a
+    /// response that did not need it (a 404 to a small POST). False when more of it is still
+    /// on its way: the connection must then close.
+    pub(crate) fn skip_buffered_body(&mut self) -> bool {
+        loop {
+            match &mut self.body {
+                BodyState::Done => return true,
+                BodyState::Failed => return false,
+                BodyState::Length(n) => {
+                    let n = *n;
+                    if (self.rbuf.len() as u64) < n {
+                        return false;
+                    }
+                    self.rbuf.advance(n as usize);
+                    self.body = BodyState::Done;
+                }
+                BodyState::Chunked(decoder) => match decoder.decode(&mut self.rbuf) {
+                    Ok(Some(Piece::Data(_))) => {}
+                    Ok(Some(Piece::End | Piece::Trailers(_))) => self.body = BodyState::Done,
+                    Ok(None) | Err(_) => return false,
+                },
+            }
+        }
+    }
+
+    fn poll_continue(&mut self, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        while self.continue_left > 0 {
+            let from = CONTINUE.len() - self.continue_left;
+            match ready!(self.poll_write(cx, &CONTINUE[from..])) {
+                Ok(0) => return Poll::Ready(Err(io::ErrorKind::WriteZero.into())),
+                Ok(n) => self.continue_left -= n,
+                Err(e) => return Poll::Ready(Err(e)),
+            }
+        }
+        Pin::new(&mut self.io).poll_flush(cx)
+    }
+
+    fn poll_body_frame(&mut self, cx: &mut Context<'_>) -> Poll<Option<io::Result<Frame<Bytes>>>> {
+        if let Err(e) = ready!(self.poll_continue(cx)) {
+            self.body = BodyState::Failed;
+            return Poll::Ready(Some(Err(e)));
+        }
+        loop {
+            match &mut self.body {
+                BodyState::Done | BodyState::Failed => return Poll::Ready(None),
+                BodyState::Length(n) => {
+                    if !self.rbuf.is_empty() {
+                        let take = self
+                            .rbuf
+                            .len()
+                            .min(usize::try_from(*n).unwrap_or(usize::MAX));
+                        *n -= take as u64;
+                        if *n == 0 {
+                            self.body = BodyState::Done;
+                        }
+                        let data = self.rbuf.split_to(take).freeze();
+                        return Poll::Ready(Some(Ok(Frame::data(data))));
+                    }
+                }
+                BodyState::Chunked(decoder) => match decoder.decode(&mut self.rbuf) {
+                    Ok(Some(Piece::Data(data))) => return Poll::Ready(Some(Ok(Frame::data(data)))),
+                    Ok(Some(Piece::Trailers(trailers))) => {
+                        self.body = BodyState::Done;
+                        return Poll::Ready(Some(Ok(Frame::trailers(trailers))));
+                    }
+                    Ok(Some(Piece::End)) => {
+                        self.body = BodyState::Done;
+                        return Poll::Ready(None);
+                    }
+                    Ok(None) => {}
+                    Err(e) => {
+                        self.body = BodyState::Failed;
+                        return Poll::Ready(Some(Err(io::Error::new(
+                            io::ErrorKind::InvalidData,
+                            e,
+                        ))));
+                    }
+                },
+            }
+            match ready!(self.poll_fill(cx)) {
+                Ok(0) => {
+                    self.body = BodyState::Failed;
+                    return Poll::Ready(Some(Err(io::Error::new(
+                        io::ErrorKind::UnexpectedEof,
+                        "the client closed the connection inside the request body",
+                    ))));
+                }
+                Ok(_) => {}
+                Err(e) => {
+                    self.body = BodyState::Failed;
+                    return Poll::Ready(Some(Err(e)));
+                }
+            }
+        }
+    }
+}
+
+/// The connection, owned by the server loop or shared with a request body.
+pub(crate) enum Slot<S> {
+    Owned(ConnIo<S>),
+    Shared(Arc<Mutex<ConnIo<S>>>),
+}
+
+pub(crate) enum SlotGuard<'a, S> {
+    Owned(&'a mut ConnIo<S>),
+    Shared(MutexGuard<'a, ConnIo<S>>),
+}
+
+impl<S> Deref for SlotGuard<'_, S> {
+    type Target = ConnIo<S>;
+    fn deref(&self) -> &ConnIo<S> {
+        match self {
+            SlotGuard::Owned(c) => c,
+            SlotGuard::Shared(c) => c,
+        }
+    }
+}
+
+impl<S> DerefMut for SlotGuard<'_, S> {
+    fn deref_mut(&mut self) -> &mut ConnIo<S> {
+        match self {
+            SlotGuard::Owned(c) => c,
+            SlotGuard::Shared(c) => c,
+        }
+    }
+}
+
+fn lock<S>(shared: &Mutex<ConnIo<S>>) -> MutexGuard<'_, ConnIo<S>> {
+    // A panic while holding it cannot leave the state half-written in a way that matters
+    // more than the connection itself, which is closed after any error anyway.
+    shared.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+impl<S> Slot<S> {
+    pub(crate) fn lock(&mut self) -> SlotGuard<'_, S> {
+        match self {
+            Slot::Owned(c) => SlotGuard::Owned(c),
+            Slot::Shared(c) => SlotGuard::Shared(lock(c)),
+        }
+    }
+
+    /// The connection back from the request body, when nothing holds it any more.
+    pub(crate) fn into_owned(self) -> Option<ConnIo<S>> {
+        match self {
+            Slot::Owned(c) => Some(c),
+            Slot::Shared(c) => Arc::try_unwrap(c)
+                .ok()
+                .map(|m| m.into_inner().unwrap_or_else(|e| e.into_inner())),
+        }
+    }
+}
+
+/// A request body read from the client's connection as it is polled.
+pub(crate) struct H1Body<S> {
+    conn: Arc<Mutex<ConnIo<S>>>,
+}
+
+impl<S> H1Body<S> {
+    pub(crate) fn new(conn: Arc<Mutex<ConnIo<S>>>) -> H1Body<S> {
+        H1Body { conn }
+    }
+}
+
+impl<S: AsyncRead + AsyncWrite + Unpin> Body for H1Body<S> {
+    type Data = Bytes;
+    type Error = BodyError;
+
+    fn poll_frame(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<Frame<Bytes>, BodyError>>> {
+        lock(&self.conn)
+            .poll_body_frame(cx)
+            .map(|frame| frame.map(|f| f.map_err(|e| -> BodyError { Box::new(e) })))
+    }
+
+    fn is_end_stream(&self) -> bool {
+        matches!(lock(&self.conn).body, BodyState::Done)
+    }
+
+    fn size_hint(&self) -> SizeHint {
+        match lock(&self.conn).body {
+            BodyState::Length(n) => SizeHint::with_exact(n),
+            BodyState::Done => SizeHint::with_exact(0),
+            _ => SizeHint::default(),
+        }
+    }
+}

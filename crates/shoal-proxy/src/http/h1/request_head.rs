@@ -1,0 +1,366 @@
+//! Reading a client's HTTP/1.x request head strictly (reliability.md §2.1–2.3): anything a
+//! backend could read differently is refused here, before the request goes anywhere.
+//!
+//! - the request line and fields follow httparse's strict grammar: no whitespace before a
+//!   colon, no obs-fold, no NUL or bare CR, tokens for methods and names; HTTP/1.0 and 1.1
+//!   only (anything else is 505);
+//! - the head may not exceed the listener's `max_header_bytes` nor [`MAX_FIELDS`] fields
+//!   (431); a target longer than [`MAX_TARGET`] is 414;
+//! - the body's framing (RFC 9112 §6.3): `Transfer-Encoding` must end in `chunked` and is
+//!   refused on HTTP/1.0; with `Content-Length` beside it the request is refused (nginx does
+//!   the same) rather than guessed at; every `Content-Length` value must be the same run of
+//!   digits. What `request_check.rs` adds on top (repeated codings: 400, others: 501)
+//!   applies to HTTP/2 requests too, so it stays there.
+
+use std::mem::MaybeUninit;
+
+use bytes::BytesMut;
+use http::header::{self, HeaderMap, HeaderName, HeaderValue};
+use http::request::Parts;
+use http::{Method, Request, StatusCode, Uri, Version};
+
+/// Most header fields accepted in a request head (hyper's default too).
+pub(crate) const MAX_FIELDS: usize = 100;
+/// Longest request target (what `http::Uri` can hold).
+pub(crate) const MAX_TARGET: usize = 65534;
+
+/// How the request's body is delimited.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum BodyFraming {
+    None,
+    Length(u64),
+    Chunked,
+}
+
+#[derive(Debug)]
+pub(crate) struct RequestHead {
+    pub parts: Parts,
+    pub body: BodyFraming,
+    /// The client allows another request on this connection after this one.
+    pub keep_alive: bool,
+    /// `Expect: 100-continue`: the client waits for a go-ahead before sending the body.
+    pub expect_continue: bool,
+    /// `TE: trailers`: the client takes trailer fields in a chunked response.
+    pub trailers: bool,
+}
+
+/// Offsets of one field in the head: name start and end, value start and end.
+type Span = (u32, u32, u32, u32);
+
+/// Parses a request head from the front of `buf`, consuming it. `Ok(None)`: more bytes are
+/// needed. `Err(status)`: the head is refused with that status (the connection then closes).
+pub(crate) fn parse(
+    buf: &mut BytesMut,
+    max_head: usize,
+) -> Result<Option<RequestHead>, StatusCode> {
+    // Uninitialised slots: zeroing them per request would show in profiles.
+    let mut fields = [const { MaybeUninit::<httparse::Header<'_>>::uninit() }; MAX_FIELDS];
+    let mut request = httparse::Request::new(&mut []);
+    let used = match httparse::ParserConfig::default().parse_request_with_uninit_headers(
+        &mut request,
+        buf,
+        &mut fields,
+    ) {
+        Ok(httparse::Status::Complete(used)) => used,
+        Ok(httparse::Status::Partial) => {
+            return if buf.len() > max_head {
+                Err(StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE)
+            } else {
+                Ok(None)
+            };
+        }
+        Err(httparse::Error::TooManyHeaders) => {
+            return Err(StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE)
+        }
+        Err(httparse::Error::Version) if names_other_version(buf) => {
+            return Err(StatusCode::HTTP_VERSION_NOT_SUPPORTED)
+        }
+        Err(_) => return Err(StatusCode::BAD_REQUEST),
+    };
+    if used > max_head {
+        return Err(StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE);
+    }
+    let version = match request.version {
+        Some(0) => Version::HTTP_10,
+        Some(1) => Version::HTTP_11,
+        _ => return Err(StatusCode::HTTP_VERSION_NOT_SUPPORTED),
+    };
+    let method = request
+        .method
+        .and_then(|m| Method::from_bytes(m.as_bytes()).ok())
+        .ok_or(StatusCode::BAD_REQUEST)?;
+    // Everything httparse returned is a subslice of `buf`: remember where, so that after the
+    // head is split off (and frozen) the values can be sliced out of it without a copy.
+    let base = buf.as_ptr() as usize;
+    let offset = |s: &[u8]| -> Result<(u32, u32), StatusCode> {
+        let start = (s.as_ptr() as usize).wrapping_sub(base);
+        let end = start.wrapping_add(s.len());
+        if s.is_empty() {
+            Ok((0, 0))
+        } else if start < end && end <= used {
+            Ok((start as u32, end as u32))
+        } else {
+            Err(StatusCode::BAD_REQUEST)
+        }
+    };
+    let target = request.path.ok_or(StatusCode::BAD_REQUEST)?;
+    if target.len() > MAX_TARGET {
+        return Err(StatusCode::URI_TOO_LONG);
+    }
+    let target = offset(target.as_bytes())?;
+    let mut spans: [Span; MAX_FIELDS] = [(0, 0, 0, 0); MAX_FIELDS];
+    let count = request.headers.len();
+    for (span, field) in spans.iter_mut().zip(request.headers.iter()) {
+        let (ns, ne) = offset(field.name.as_bytes())?;
+        let (vs, ve) = offset(field.value)?;
+        *span = (ns, ne, vs, ve);
+    }
+    let head = buf.split_to(used).freeze();
+    let uri = Uri::from_maybe_shared(head.slice(target.0 as usize..target.1 as usize))
+        .map_err(|_| StatusCode::BAD_REQUEST)?;
+
+    let mut headers = HeaderMap::with_capacity(count);
+    let mut facts = Facts::default();
+    for &(ns, ne, vs, ve) in &spans[..count] {
+        let name = HeaderName::from_bytes(&head[ns as usize..ne as usize])
+            .map_err(|_| StatusCode::BAD_REQUEST)?;
+        let value = if vs == ve {
+            HeaderValue::from_static("")
+        } else {
+            HeaderValue::from_maybe_shared(head.slice(vs as usize..ve as usize))
+                .map_err(|_| StatusCode::BAD_REQUEST)?
+        };
+        facts.note(&name, &value)?;
+        headers.append(name, value);
+    }
+    let body = facts.framing(version)?;
+    let keep_alive = match version {
+        Version::HTTP_11 => !facts.close,
+        _ => facts.keep_alive && !facts.close,
+    };
+    let (mut parts, ()) = Request::new(()).into_parts();
+    parts.method = method;
+    parts.uri = uri;
+    parts.version = version;
+    parts.headers = headers;
+    Ok(Some(RequestHead {
+        parts,
+        body,
+        keep_alive,
+        expect_continue: facts.expect_continue && version == Version::HTTP_11,
+        trailers: facts.trailers,
+    }))
+}
+
+/// What the fields say about framing and the connection, gathered in the one pass that
+/// builds the header map.
+#[derive(Default)]
+struct Facts {
+    length: Option<u64>,
+    /// Transfer-Encoding fields seen, and whether the last coding of the last one is chunked.
+    transfer_encodings: u32,
+    chunked_last: bool,
+    close: bool,
+    keep_alive: bool,
+    expect_continue: bool,
+    trailers: bool,
+}
+
+impl Facts {
+    fn note(&mut self, name: &HeaderName, value: &HeaderValue) -> Result<(), StatusCode> {
+        if *name == header::CONTENT_LENGTH {
+            for part in value.as_bytes().split(|b| *b == b',') {
+                let n = content_length(part.trim_ascii()).ok_or(StatusCode::BAD_REQUEST)?;
+                match self.length {
+                    Some(l) if l != n => return Err(StatusCode::BAD_REQUEST),
+                    _ => self.length = Some(n),
+                }
+            }
+        } else if *name == header::TRANSFER_ENCODING {
+            self.transfer_encodings += 1;
+            let last = value
+                .as_bytes()
+                .rsplit(|b| *b == b',')
+                .next()
+                .unwrap_or(b"");
+            self.chunked_last = last.trim_ascii().eq_ignore_ascii_case(b"chunked");
+        } else if *name == header::CONNECTION {
+            for token in value.as_bytes().split(|b| *b == b',') {
+                let token = token.trim_ascii();
+                if token.eq_ignore_ascii_case(b"close") {
+                    self.close = true;
+                } else if token.eq_ignore_ascii_case(b"keep-alive") {
+                    self.keep_alive = true;
+                }
+            }
+        } else if *name == header::TE {
+            self.trailers |= value
+                .as_bytes()
+                .split(|b| *b == b',')
+                .any(|t| t.trim_ascii().eq_ignore_ascii_case(b"trailers"));
+        } else if *name == header::EXPECT {
+            self.expect_continue = value
+                .as_bytes()
+                .trim_ascii()
+                .eq_ignore_ascii_case(b"100-continue");
+        }
+        Ok(())
+    }
+
+    fn framing(&self, version: Version) -> Result<BodyFraming, StatusCode> {
+        if self.transfer_encodings > 0 {
+            // A length beside a coding is the classic smuggling gadget; HTTP/1.0 has no
+            // chunked coding; a coding list not ending in chunked has no knowable length.
+            if self.length.is_some() || version == Version::HTTP_10 || !self.chunked_last {
+                return Err(StatusCode::BAD_REQUEST);
+            }
+            return Ok(BodyFraming::Chunked);
+        }
+        Ok(match self.length {
+            None | Some(0) => BodyFraming::None,
+            Some(n) => BodyFraming::Length(n),
+        })
+    }
+}
+
+/// True when a request line httparse refused for its version is otherwise well formed and
+/// names another HTTP version (`GET / HTTP/2.0`): 505 rather than 400.
+fn names_other_version(buf: &[u8]) -> bool {
+    let line = buf.split(|b| *b == b'\n').next().unwrap_or(b"");
+    let line = line.strip_suffix(b"\r").unwrap_or(line);
+    let mut words = line.split(|b| *b == b' ');
+    let (Some(_method), Some(_target), Some(version), None) =
+        (words.next(), words.next(), words.next(), words.next())
+    else {
+        return false;
+    };
+    matches!(version, [b'H', b'T', b'T', b'P', b'/', major, b'.', minor]
+        if major.is_ascii_digit() && minor.is_ascii_digit())
+}
+
+/// A Content-Length value: 1 to 19 digits, nothing else (no sign, no spaces inside).
+fn content_length(digits: &[u8]) -> Option<u64> {
+    if digits.is_empty() || digits.len() > 19 || !digits.iter().all(u8::is_ascii_digit) {
+        return None;
+    }
+    Some(
+        digits
+            .iter()
+            .fold(0u64, |n, d| n * 10 + u64::from(d - b'0')),
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn head(text: &str) -> Result<Option<RequestHead>, StatusCode> {
+        let mut buf = BytesMut::from(text.as_bytes());
+        parse(&mut buf, 16 * 1024)
+    }
+
+    fn status(text: &str) -> u16 {
+        match head(text) {
+            Err(status) => status.as_u16(),
+            Ok(Some(_)) => 0,
+            Ok(None) => 1,
+        }
+    }
+
+    #[test]
+    fn parses_a_head_and_leaves_what_follows() {
+        let mut buf = BytesMut::from(
+            &b"GET /a?b=1 HTTP/1.1\r\nHost: x.example\r\nX-Two: 1\r\nx-two: 2\r\n\r\nNEXT"[..],
+        );
+        let head = parse(&mut buf, 1024).expect("valid").expect("complete");
+        assert_eq!(head.parts.method, Method::GET);
+        assert_eq!(head.parts.uri, "/a?b=1");
+        assert_eq!(head.parts.version, Version::HTTP_11);
+        assert_eq!(head.parts.headers["host"], "x.example");
+        assert_eq!(head.parts.headers.get_all("x-two").iter().count(), 2);
+        assert_eq!(head.body, BodyFraming::None);
+        assert!(head.keep_alive);
+        assert_eq!(&buf[..], b"NEXT");
+    }
+
+    #[test]
+    fn waits_for_the_rest_of_a_head() {
+        assert_eq!(status("GET / HTTP/1.1\r\nHost: a"), 1);
+        assert_eq!(status(""), 1);
+    }
+
+    #[test]
+    fn framing_follows_rfc_9112() {
+        let framed = |text: &str| head(text).expect("valid").expect("complete").body;
+        assert_eq!(
+            framed("POST / HTTP/1.1\r\nContent-Length: 12\r\n\r\n"),
+            BodyFraming::Length(12)
+        );
+        assert_eq!(
+            framed("POST / HTTP/1.1\r\nContent-Length: 3\r\nContent-Length: 3, 3\r\n\r\n"),
+            BodyFraming::Length(3)
+        );
+        assert_eq!(
+            framed("POST / HTTP/1.1\r\nContent-Length: 0\r\n\r\n"),
+            BodyFraming::None
+        );
+        assert_eq!(
+            framed("POST / HTTP/1.1\r\nTransfer-Encoding: gzip, chunked\r\n\r\n"),
+            BodyFraming::Chunked
+        );
+    }
+
+    #[test]
+    fn refuses_what_a_backend_could_misread() {
+        for bad in [
+            "POST / HTTP/1.1\r\nContent-Length: 5\r\nContent-Length: 6\r\n\r\n",
+            "POST / HTTP/1.1\r\nContent-Length: 5, 6\r\n\r\n",
+            "POST / HTTP/1.1\r\nContent-Length: +5\r\n\r\n",
+            "POST / HTTP/1.1\r\nContent-Length: 99999999999999999999\r\n\r\n",
+            "POST / HTTP/1.1\r\nContent-Length: 5\r\nTransfer-Encoding: chunked\r\n\r\n",
+            "POST / HTTP/1.1\r\nTransfer-Encoding: chunked, gzip\r\n\r\n",
+            "POST / HTTP/1.0\r\nTransfer-Encoding: chunked\r\n\r\n",
+            "GET / HTTP/1.1\r\nHost : a\r\n\r\n",
+            "GET / HTTP/1.1\r\nX: a\r\n b\r\n\r\n",
+            "GET / HTTP/1.1\r\nX: a\0b\r\n\r\n",
+        ] {
+            assert_eq!(status(bad), 400, "{bad:?}");
+        }
+        assert_eq!(status("GET / HTTP/2.0\r\n\r\n"), 505);
+        assert_eq!(status("GE T / HTTP/1.1\r\n\r\n"), 400);
+        assert_eq!(status("GET /\r\n\r\n"), 400);
+    }
+
+    #[test]
+    fn limits_give_431_and_414() {
+        let mut big = String::from("GET / HTTP/1.1\r\n");
+        for i in 0..=MAX_FIELDS {
+            big.push_str(&format!("x-{i}: 1\r\n"));
+        }
+        big.push_str("\r\n");
+        assert_eq!(status(&big), 431);
+        let long = format!("GET / HTTP/1.1\r\nX: {}\r\n\r\n", "a".repeat(20_000));
+        assert_eq!(status(&long), 431);
+        let partial = format!("GET / HTTP/1.1\r\nX: {}", "a".repeat(20_000));
+        assert_eq!(status(&partial), 431);
+        let mut buf =
+            BytesMut::from(format!("GET /{} HTTP/1.1\r\n\r\n", "a".repeat(MAX_TARGET)).as_bytes());
+        assert_eq!(
+            parse(&mut buf, 1 << 20).err(),
+            Some(StatusCode::URI_TOO_LONG)
+        );
+    }
+
+    #[test]
+    fn keep_alive_and_expect() {
+        let h = |text: &str| head(text).expect("valid").expect("complete");
+        assert!(!h("GET / HTTP/1.1\r\nConnection: Close\r\n\r\n").keep_alive);
+        assert!(!h("GET / HTTP/1.0\r\n\r\n").keep_alive);
+        assert!(h("GET / HTTP/1.0\r\nConnection: keep-alive\r\n\r\n").keep_alive);
+        assert!(
+            h("POST / HTTP/1.1\r\nExpect: 100-continue\r\nContent-Length: 1\r\n\r\n")
+                .expect_continue
+        );
+        assert!(!h("POST / HTTP/1.0\r\nExpect: 100-continue\r\n\r\n").expect_continue);
+    }
+}

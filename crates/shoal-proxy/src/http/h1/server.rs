@@ -1,0 +1,326 @@
+//! One client connection served as HTTP/1.1, request after request, in the connection's own
+//! task: read a head, run the request path on it, write the response, and again — the
+//! pipeline future is polled right here, so a request costs no task, channel or wake-up
+//! beyond its own socket's.
+//!
+//! - Timeouts: a fresh connection must send its first head within `header_read_timeout`,
+//!   else it is closed quietly; once part of a head has arrived the rest must follow in that
+//!   time, else `408` and close (a slow drip cannot stretch it: the clock starts once); a
+//!   connection with no request under way is closed quietly after `idle_timeout`. One timer
+//!   per connection, moved only when it fires early (once per timeout period, not per
+//!   request).
+//! - A head that cannot be served gets its status (400, 414, 431, 505) from
+//!   `raw_response`, then the connection closes after a short linger, so that the answer is
+//!   not lost to a reset from unread bytes.
+//! - Pipelined requests are answered in order; bytes after a head stay in the buffer.
+//! - Shutdown: an idle connection closes at once; a request under way finishes and its
+//!   response says `Connection: close`.
+//! - A 101 of the request path hands the socket (and any bytes the client sent after its
+//!   upgrade request) to the WebSocket tunnel.
+//! - An HTTP/2 preface on a fresh connection is not ours: [`serve`] returns the connection
+//!   so that the caller hands it to the HTTP/2 server.
+
+use std::future::{poll_fn, Future};
+use std::pin::Pin;
+use std::sync::{Arc, Mutex};
+use std::task::{Context, Poll};
+use std::time::Duration;
+
+use http::{Method, Request, StatusCode, Version};
+use shoal_upstream::UpstreamBody;
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
+use tokio::time::{Instant, Sleep};
+
+use super::conn_io::{BodyState, ConnIo, H1Body, Slot};
+use super::request_head::{self, BodyFraming, RequestHead};
+use super::response_writer::{write_response, ResponseMode};
+use crate::http::client_io::RequestActive;
+use crate::http::connection::ConnContext;
+use crate::http::error_response::raw_response;
+use crate::http::{pipeline, tunnel};
+use shoal_upstream::h1::ChunkedDecoder;
+
+/// What HTTP/2's connection preface starts with.
+const H2_PREFACE: &[u8] = b"PRI * HTTP/2.0\r\n";
+/// How long a refused connection is given to take its answer before it is closed.
+const LINGER: Duration = Duration::from_secs(1);
+/// Most bytes read and dropped while lingering.
+const LINGER_BYTES: usize = 256 * 1024;
+
+/// A listener's HTTP/1 settings.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct H1Limits {
+    pub header_timeout: Duration,
+    pub idle_timeout: Duration,
+    pub max_head: usize,
+}
+
+/// How the connection ended.
+pub(crate) enum Served<S> {
+    Done,
+    /// The client spoke HTTP/2 (its preface is in the buffer).
+    Http2(ConnIo<S>),
+}
+
+/// The shutdown signal, polled until it fires and never after.
+pub(crate) struct Stop<F> {
+    signal: Pin<Box<F>>,
+    fired: bool,
+}
+
+impl<F: Future<Output = ()>> Stop<F> {
+    pub(crate) fn new(signal: F) -> Stop<F> {
+        Stop {
+            signal: Box::pin(signal),
+            fired: false,
+        }
+    }
+
+    fn poll(&mut self, cx: &mut Context<'_>) -> bool {
+        if !self.fired && self.signal.as_mut().poll(cx).is_ready() {
+            self.fired = true;
+        }
+        self.fired
+    }
+
+    /// Resolves once shutdown has been asked for.
+    pub(crate) async fn wait(&mut self) {
+        poll_fn(|cx| {
+            if self.poll(cx) {
+                Poll::Ready(())
+            } else {
+                Poll::Pending
+            }
+        })
+        .await
+    }
+}
+
+/// A per-connection timer for "no bytes before then".
+#[derive(Default)]
+struct Deadline {
+    sleep: Option<Pin<Box<Sleep>>>,
+}
+
+impl Deadline {
+    fn poll_until(&mut self, cx: &mut Context<'_>, until: Instant) -> Poll<()> {
+        let sleep = self
+            .sleep
+            .get_or_insert_with(|| Box::pin(tokio::time::sleep_until(until)));
+        // Later than needed: pull it in. Earlier (set for an earlier wait): let it fire and
+        // push it out then, which happens once per timeout period at most.
+        if sleep.deadline() > until {
+            sleep.as_mut().reset(until);
+        }
+        loop {
+            if sleep.as_mut().poll(cx).is_pending() {
+                return Poll::Pending;
+            }
+            if Instant::now() >= until {
+                return Poll::Ready(());
+            }
+            sleep.as_mut().reset(until);
+        }
+    }
+}
+
+// Unboxed on purpose: one is returned per request and taken apart at once; a box would be
+// an allocation per request for nothing.
+#[allow(clippy::large_enum_variant)]
+enum HeadRead {
+    Head(RequestHead),
+    Closed,
+    Refused(StatusCode),
+    Http2,
+}
+
+/// Serves requests on `conn` until the client is done, a timeout or an error ends it, or
+/// shutdown closes it.
+pub(crate) async fn serve<S, F>(
+    conn: ConnIo<S>,
+    ctx: &Arc<ConnContext>,
+    stop: &mut Stop<F>,
+    limits: H1Limits,
+) -> Served<S>
+where
+    S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+    F: Future<Output = ()>,
+{
+    let mut conn = conn;
+    let mut deadline = Deadline::default();
+    let mut out = Vec::with_capacity(1024);
+    let mut first = true;
+    loop {
+        let head = match read_head(&mut conn, &mut deadline, first, stop, &limits).await {
+            HeadRead::Head(head) => head,
+            HeadRead::Closed => return Served::Done,
+            HeadRead::Http2 => return Served::Http2(conn),
+            HeadRead::Refused(status) => {
+                refuse(&mut conn, status).await;
+                return Served::Done;
+            }
+        };
+        first = false;
+        let RequestHead {
+            parts,
+            body,
+            keep_alive,
+            expect_continue,
+            trailers,
+        } = head;
+        let mut mode = ResponseMode {
+            head_request: parts.method == Method::HEAD,
+            http10: parts.version == Version::HTTP_10,
+            keep_alive,
+            trailers,
+        };
+        let (mut slot, body) = match body {
+            BodyFraming::None => (Slot::Owned(conn), UpstreamBody::Empty),
+            framing => {
+                conn.begin_body(
+                    match framing {
+                        BodyFraming::Length(n) => BodyState::Length(n),
+                        _ => BodyState::Chunked(ChunkedDecoder::default()),
+                    },
+                    expect_continue,
+                );
+                let shared = Arc::new(Mutex::new(conn));
+                let body = H1Body::new(Arc::clone(&shared));
+                (Slot::Shared(shared), UpstreamBody::Stream(Box::new(body)))
+            }
+        };
+
+        let request = Request::from_parts(parts, body);
+        let response = {
+            let handle = pipeline::handle(request, ctx, RequestActive::detached());
+            let mut handle = std::pin::pin!(handle);
+            // Shutdown lets the request finish; the connection closes after it.
+            poll_fn(|cx| {
+                stop.poll(cx);
+                handle.as_mut().poll(cx)
+            })
+            .await
+        };
+        if stop.fired {
+            mode.keep_alive = false;
+        }
+        let status = response.status();
+        let written = write_response(&mut slot, &mut out, response, mode).await;
+        // The request body is gone with the request path's future; if something still
+        // holds it (it cannot be read to its end), the connection cannot go on.
+        let Some(mut next) = slot.into_owned() else {
+            return Served::Done;
+        };
+        match written {
+            Ok(true) => {}
+            Ok(false) => {
+                let _ = next.io.shutdown().await;
+                return Served::Done;
+            }
+            Err(e) => {
+                tracing::debug!(peer = %ctx.peer, error = %e, "response not delivered");
+                return Served::Done;
+            }
+        }
+        if status == StatusCode::SWITCHING_PROTOCOLS {
+            if let Some(pending) = ctx.tunnel.take() {
+                let early = std::mem::take(&mut next.rbuf);
+                tunnel::run(pending, next.io, &early).await;
+            }
+            return Served::Done;
+        }
+        // A body the request path did not read must be skipped before the next head; if it
+        // is not all here yet, the connection closes instead of waiting for it.
+        if !next.skip_buffered_body() || stop.fired {
+            let _ = next.io.shutdown().await;
+            return Served::Done;
+        }
+        conn = next;
+    }
+}
+
+/// Reads the next request head, waiting for it within the connection's timeouts.
+async fn read_head<S, F>(
+    conn: &mut ConnIo<S>,
+    deadline: &mut Deadline,
+    first: bool,
+    stop: &mut Stop<F>,
+    limits: &H1Limits,
+) -> HeadRead
+where
+    S: AsyncRead + AsyncWrite + Unpin,
+    F: Future<Output = ()>,
+{
+    let mut idle_until: Option<Instant> = None;
+    let mut head_until: Option<Instant> = None;
+    poll_fn(|cx| loop {
+        if !conn.rbuf.is_empty() {
+            if first
+                && conn
+                    .rbuf
+                    .starts_with(&H2_PREFACE[..conn.rbuf.len().min(H2_PREFACE.len())])
+            {
+                if conn.rbuf.len() >= H2_PREFACE.len() {
+                    return Poll::Ready(HeadRead::Http2);
+                }
+            } else {
+                match request_head::parse(&mut conn.rbuf, limits.max_head) {
+                    Ok(Some(head)) => return Poll::Ready(HeadRead::Head(head)),
+                    Ok(None) => {}
+                    Err(status) => return Poll::Ready(HeadRead::Refused(status)),
+                }
+            }
+        }
+        match conn.poll_fill(cx) {
+            Poll::Ready(Ok(0) | Err(_)) => return Poll::Ready(HeadRead::Closed),
+            Poll::Ready(Ok(_)) => continue,
+            Poll::Pending => {}
+        }
+        if conn.rbuf.is_empty() {
+            // Between requests: shutdown and the idle clock may close the connection.
+            if stop.poll(cx) {
+                return Poll::Ready(HeadRead::Closed);
+            }
+            let wait = if first {
+                limits.header_timeout
+            } else {
+                limits.idle_timeout
+            };
+            let until = *idle_until.get_or_insert_with(|| Instant::now() + wait);
+            if deadline.poll_until(cx, until).is_ready() {
+                return Poll::Ready(HeadRead::Closed);
+            }
+        } else {
+            let until = *head_until.get_or_insert_with(|| Instant::now() + limits.header_timeout);
+            if deadline.poll_until(cx, until).is_ready() {
+                return Poll::Ready(HeadRead::Refused(StatusCode::REQUEST_TIMEOUT));
+            }
+        }
+        return Poll::Pending;
+    })
+    .await
+}
+
+/// Answers a head that cannot be served, then closes after a short linger: the client's
+/// unread bytes would otherwise make the close a reset that can destroy the answer in flight.
+async fn refuse<S>(conn: &mut ConnIo<S>, status: StatusCode)
+where
+    S: AsyncRead + AsyncWrite + Unpin,
+{
+    let answer = raw_response(status);
+    let _ = tokio::time::timeout(LINGER, async {
+        let mut done = 0;
+        poll_fn(|cx| conn.poll_write_all(cx, &answer, &mut done)).await?;
+        conn.io.shutdown().await?;
+        let mut sink = [0u8; 4096];
+        let mut dropped = 0;
+        while dropped < LINGER_BYTES {
+            match conn.io.read(&mut sink).await? {
+                0 => break,
+                n => dropped += n,
+            }
+        }
+        Ok::<(), std::io::Error>(())
+    })
+    .await;
+}
