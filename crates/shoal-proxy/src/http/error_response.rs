@@ -18,8 +18,6 @@ pub(crate) enum ProxyError {
     BadRequest(&'static str),
     /// A method shoal does not proxy.
     MethodNotAllowed(&'static str),
-    /// A request feature shoal does not implement.
-    NotImplemented(&'static str),
     /// No route of the listener matches.
     NoRoute,
     /// The route names an upstream the snapshot does not have.
@@ -52,7 +50,6 @@ impl ProxyError {
                 StatusCode::BAD_REQUEST
             }
             ProxyError::MethodNotAllowed(_) => StatusCode::METHOD_NOT_ALLOWED,
-            ProxyError::NotImplemented(_) => StatusCode::NOT_IMPLEMENTED,
             ProxyError::NoRoute => StatusCode::NOT_FOUND,
             ProxyError::UpstreamMissing | ProxyError::NoBackend { .. } => {
                 StatusCode::SERVICE_UNAVAILABLE
@@ -70,9 +67,7 @@ impl ProxyError {
     pub(crate) fn cause(&self) -> String {
         match self {
             ProxyError::BadHost => "invalid Host header".to_string(),
-            ProxyError::BadRequest(why)
-            | ProxyError::MethodNotAllowed(why)
-            | ProxyError::NotImplemented(why) => (*why).to_string(),
+            ProxyError::BadRequest(why) | ProxyError::MethodNotAllowed(why) => (*why).to_string(),
             ProxyError::NoRoute => "no route matches this request".to_string(),
             ProxyError::UpstreamMissing => "the route's upstream is not configured".to_string(),
             ProxyError::NoBackend { upstream } => {
@@ -134,9 +129,7 @@ impl ProxyError {
         if !gateway
             && matches!(
                 status,
-                StatusCode::BAD_REQUEST
-                    | StatusCode::METHOD_NOT_ALLOWED
-                    | StatusCode::NOT_IMPLEMENTED
+                StatusCode::BAD_REQUEST | StatusCode::METHOD_NOT_ALLOWED
             )
         {
             headers.insert(header::CONNECTION, HeaderValue::from_static("close"));
@@ -192,7 +185,7 @@ pub(crate) fn raw_response(status: StatusCode) -> Vec<u8> {
         StatusCode::REQUEST_TIMEOUT => "request head not received in time",
         StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE => "request header section too large",
         StatusCode::URI_TOO_LONG => "request target too long",
-        StatusCode::NOT_IMPLEMENTED => "not implemented",
+        StatusCode::NOT_IMPLEMENTED => "transfer codings other than chunked are not supported",
         StatusCode::HTTP_VERSION_NOT_SUPPORTED => "HTTP version not supported",
         _ => "malformed request",
     };

@@ -33,46 +33,112 @@ fn is_protected(name: &str) -> bool {
 /// Removes hop-by-hop fields. Returns true when the client asked for `TE: trailers` (gRPC
 /// needs it passed on, and it is the one TE value a proxy may forward).
 pub(crate) fn strip_hop_by_hop(headers: &mut HeaderMap) -> bool {
-    // Most messages carry none of these: one pass over the names (cheap comparisons of
-    // standard headers) saves eight hash lookups on the hot path.
-    let any = headers.keys().any(|k| {
-        k == header::CONNECTION
-            || k == header::TE
-            || k == header::TRANSFER_ENCODING
-            || k == header::UPGRADE
-            || k == KEEP_ALIVE
-            || k == PROXY_CONNECTION
-    });
-    if !any {
+    // One pass over the names (cheap comparisons of standard headers) tells which of them
+    // are there: most messages carry none, and a backend's `Connection: keep-alive` is
+    // then one removal, not eight lookups.
+    let mut present = Present::default();
+    for name in headers.keys() {
+        present.note(name);
+    }
+    if present.is_empty() {
         return false;
     }
-    if headers.contains_key(header::CONNECTION) {
-        let nominated: Vec<HeaderName> = headers
-            .get_all(header::CONNECTION)
-            .iter()
-            .filter_map(|v| v.to_str().ok())
-            .flat_map(|v| v.split(','))
-            .map(|t| t.trim().to_ascii_lowercase())
-            .filter(|t| !t.is_empty() && !is_protected(t))
-            .filter_map(|t| HeaderName::from_bytes(t.as_bytes()).ok())
-            .collect();
+    if present.connection {
+        // Nominated fields other than the ones handled below (and the ones shoal manages).
+        let mut nominated: Vec<HeaderName> = Vec::new();
+        for value in headers.get_all(header::CONNECTION) {
+            for token in value.as_bytes().split(|b| *b == b',') {
+                let token = token.trim_ascii();
+                if token.is_empty() || is_option(token) {
+                    continue;
+                }
+                if let Ok(name) = HeaderName::from_bytes(token) {
+                    if !is_protected(name.as_str()) {
+                        nominated.push(name);
+                    }
+                }
+            }
+        }
         for name in nominated {
             headers.remove(&name);
         }
         headers.remove(header::CONNECTION);
     }
-    let trailers = headers
-        .get_all(header::TE)
-        .iter()
-        .filter_map(|v| v.to_str().ok())
-        .flat_map(|v| v.split(','))
-        .any(|t| t.trim().eq_ignore_ascii_case("trailers"));
-    headers.remove(header::TE);
-    headers.remove(KEEP_ALIVE);
-    headers.remove(PROXY_CONNECTION);
-    headers.remove(header::TRANSFER_ENCODING);
-    headers.remove(header::UPGRADE);
+    let mut trailers = false;
+    if present.te {
+        trailers = headers
+            .get_all(header::TE)
+            .iter()
+            .flat_map(|v| v.as_bytes().split(|b| *b == b','))
+            .any(|t| t.trim_ascii().eq_ignore_ascii_case(b"trailers"));
+        headers.remove(header::TE);
+    }
+    if present.keep_alive {
+        headers.remove(KEEP_ALIVE);
+    }
+    if present.proxy_connection {
+        headers.remove(PROXY_CONNECTION);
+    }
+    if present.transfer_encoding {
+        headers.remove(header::TRANSFER_ENCODING);
+    }
+    if present.upgrade {
+        headers.remove(header::UPGRADE);
+    }
     trailers
+}
+
+/// Which hop-by-hop fields a message has.
+#[derive(Default)]
+struct Present {
+    connection: bool,
+    te: bool,
+    transfer_encoding: bool,
+    upgrade: bool,
+    keep_alive: bool,
+    proxy_connection: bool,
+}
+
+impl Present {
+    fn note(&mut self, name: &HeaderName) {
+        if name == header::CONNECTION {
+            self.connection = true;
+        } else if name == header::TE {
+            self.te = true;
+        } else if name == header::TRANSFER_ENCODING {
+            self.transfer_encoding = true;
+        } else if name == header::UPGRADE {
+            self.upgrade = true;
+        } else if name == KEEP_ALIVE {
+            self.keep_alive = true;
+        } else if name == PROXY_CONNECTION {
+            self.proxy_connection = true;
+        }
+    }
+
+    fn is_empty(&self) -> bool {
+        !(self.connection
+            || self.te
+            || self.transfer_encoding
+            || self.upgrade
+            || self.keep_alive
+            || self.proxy_connection)
+    }
+}
+
+/// `Connection` tokens that are options or name fields removed anyway, not fields to look
+/// for (`close`, `keep-alive`, `upgrade`, `te`, ...): looking them up would be wasted work.
+fn is_option(token: &[u8]) -> bool {
+    [
+        &b"close"[..],
+        b"keep-alive",
+        b"upgrade",
+        b"te",
+        b"transfer-encoding",
+        b"proxy-connection",
+    ]
+    .iter()
+    .any(|o| token.eq_ignore_ascii_case(o))
 }
 
 /// The peer address as a header value, made once per connection (formatting an address
@@ -90,31 +156,47 @@ pub(crate) fn add_forwarded(
     host: Option<&HeaderValue>,
     secure: bool,
 ) {
-    let xff = match mode {
-        ForwardedFor::Append if headers.contains_key(&X_FORWARDED_FOR) => {
+    // Entries: one lookup per field, whether it is kept, extended or replaced.
+    match headers.entry(X_FORWARDED_FOR) {
+        header::Entry::Occupied(mut entry) if mode == ForwardedFor::Append => {
             let mut joined = Vec::new();
-            for v in headers.get_all(&X_FORWARDED_FOR) {
+            for v in entry.iter() {
                 joined.extend_from_slice(v.as_bytes());
                 joined.extend_from_slice(b", ");
             }
             joined.extend_from_slice(peer.as_bytes());
-            HeaderValue::from_bytes(&joined).unwrap_or_else(|_| peer.clone())
+            entry.insert(HeaderValue::from_bytes(&joined).unwrap_or_else(|_| peer.clone()));
         }
-        _ => peer.clone(),
-    };
-    headers.insert(X_FORWARDED_FOR, xff);
+        header::Entry::Occupied(mut entry) => {
+            entry.insert(peer.clone());
+        }
+        header::Entry::Vacant(entry) => {
+            entry.insert(peer.clone());
+        }
+    }
     // Behind a trusted hop (append mode) the first hop's view of proto and host is kept.
     // Over TLS the proto is always https: shoal decrypted the request itself, so a client's
     // claim of plain http would be a lie (and could make a backend redirect in a loop).
     let keep_existing = mode == ForwardedFor::Append;
-    if secure {
-        headers.insert(X_FORWARDED_PROTO, HeaderValue::from_static("https"));
-    } else if !(keep_existing && headers.contains_key(&X_FORWARDED_PROTO)) {
-        headers.insert(X_FORWARDED_PROTO, HeaderValue::from_static("http"));
+    let proto = HeaderValue::from_static(if secure { "https" } else { "http" });
+    match headers.entry(X_FORWARDED_PROTO) {
+        header::Entry::Occupied(_) if keep_existing && !secure => {}
+        header::Entry::Occupied(mut entry) => {
+            entry.insert(proto);
+        }
+        header::Entry::Vacant(entry) => {
+            entry.insert(proto);
+        }
     }
     if let Some(host) = host {
-        if !(keep_existing && headers.contains_key(&X_FORWARDED_HOST)) {
-            headers.insert(X_FORWARDED_HOST, host.clone());
+        match headers.entry(X_FORWARDED_HOST) {
+            header::Entry::Occupied(_) if keep_existing => {}
+            header::Entry::Occupied(mut entry) => {
+                entry.insert(host.clone());
+            }
+            header::Entry::Vacant(entry) => {
+                entry.insert(host.clone());
+            }
         }
     }
 }

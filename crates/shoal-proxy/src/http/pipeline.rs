@@ -206,13 +206,15 @@ async fn serve(
     // The authority of an absolute-form target wins over Host (RFC 9112 §3.2.2); HTTP/2
     // requests carry theirs in `:authority`.
     let absolute_form = parts.uri.authority().is_some();
-    let host_value = match parts.uri.authority() {
-        Some(authority) => HeaderValue::from_str(authority.as_str()).ok(),
-        None => parts.headers.get(header::HOST).cloned(),
-    };
-    if parts.headers.get_all(header::HOST).iter().count() > 1 {
+    let mut hosts = parts.headers.get_all(header::HOST).iter();
+    let host_field = hosts.next().cloned();
+    if hosts.next().is_some() {
         return fail(ProxyError::BadHost, active);
     }
+    let host_value = match parts.uri.authority() {
+        Some(authority) => HeaderValue::from_str(authority.as_str()).ok(),
+        None => host_field,
+    };
     let host = match &host_value {
         Some(v) => match v.to_str().ok().and_then(normalize_host) {
             Some(h) => Some(h),
@@ -332,11 +334,10 @@ async fn serve(
         upgrade::upgrade_headers(&mut parts.headers);
     }
     // An absolute-form target's authority replaces Host (RFC 9112 §3.2.2); HTTP/2 requests
-    // carry it only as `:authority`.
-    if let Some(v) = &host_value {
-        if absolute_form || !parts.headers.contains_key(header::HOST) {
-            parts.headers.insert(header::HOST, v.clone());
-        }
+    // carry it only as `:authority`. Otherwise Host is there already (it is where
+    // `host_value` came from).
+    if let (Some(v), true) = (&host_value, absolute_form) {
+        parts.headers.insert(header::HOST, v.clone());
     }
     add_forwarded(
         &mut parts.headers,
@@ -346,14 +347,22 @@ async fn serve(
         ctx.secure,
     );
     parts.headers.insert(X_REQUEST_ID, request_id.clone());
-    let trace = trace_context::hop(parts.headers.get(TRACEPARENT), || {
-        with_rng(|rng| rng.next_u64())
-    });
-    if !trace.continued {
+    // One lookup for reading and replacing `traceparent`.
+    let (trace_id, continued) = match parts.headers.entry(TRACEPARENT) {
+        header::Entry::Occupied(mut entry) => {
+            let trace = trace_context::hop(Some(entry.get()), || with_rng(|rng| rng.next_u64()));
+            entry.insert(trace.header);
+            (trace.trace_id, trace.continued)
+        }
+        header::Entry::Vacant(entry) => {
+            let trace = trace_context::hop(None, || with_rng(|rng| rng.next_u64()));
+            entry.insert(trace.header);
+            (trace.trace_id, false)
+        }
+    };
+    if !continued {
         parts.headers.remove(TRACESTATE);
     }
-    parts.headers.insert(TRACEPARENT, trace.header);
-    let trace_id = trace.trace_id;
     note.trace_id = trace_id;
     parts.version = Version::HTTP_11;
 

@@ -126,9 +126,12 @@ fn parse(
         }
         let head = buf.split_to(used).freeze();
         let mut headers = HeaderMap::with_capacity(spans.len());
+        // Which framing fields are there, noted on the way: most heads then need no lookup.
+        let mut seen = Seen::default();
         for (name, start, end) in spans {
             let value = HeaderValue::from_maybe_shared(head.slice(start..end))
                 .map_err(|_| HeadError::Malformed("invalid header value"))?;
+            seen.note(&name, &value);
             headers.append(name, value);
         }
         let no_body = head_request
@@ -138,9 +141,9 @@ fn parse(
         let framing = if no_body {
             Framing::Empty
         } else {
-            framing(&mut headers)?
+            framing(&mut headers, &seen)?
         };
-        let close = has_token(&headers, header::CONNECTION, "close");
+        let close = seen.connection && has_token(&headers, header::CONNECTION, "close");
         let reusable =
             version == Version::HTTP_11 && !close && framing != Framing::UntilClose && !switching;
         return Ok(Some(ResponseHead {
@@ -161,11 +164,37 @@ fn has_token(headers: &HeaderMap, name: HeaderName, token: &str) -> bool {
         .any(|t| t.trim_ascii().eq_ignore_ascii_case(token.as_bytes()))
 }
 
+/// The framing and connection fields of a head, noted while it is parsed.
+#[derive(Default)]
+struct Seen {
+    transfer_encoding: bool,
+    connection: bool,
+    content_lengths: u32,
+    /// A Content-Length value that is a list (`5, 5`).
+    length_list: bool,
+}
+
+impl Seen {
+    fn note(&mut self, name: &HeaderName, value: &HeaderValue) {
+        if *name == header::CONTENT_LENGTH {
+            self.content_lengths += 1;
+            self.length_list |= value.as_bytes().contains(&b',');
+        } else if *name == header::TRANSFER_ENCODING {
+            self.transfer_encoding = true;
+        } else if *name == header::CONNECTION {
+            self.connection = true;
+        }
+    }
+}
+
 /// The body's framing (RFC 9112 §6.3). Transfer-Encoding wins over Content-Length, which is
 /// then removed; only `chunked` alone is accepted as a transfer coding; every Content-Length
 /// value must be the same number.
-fn framing(headers: &mut HeaderMap) -> Result<Framing, HeadError> {
-    if headers.contains_key(header::TRANSFER_ENCODING) {
+fn framing(headers: &mut HeaderMap, seen: &Seen) -> Result<Framing, HeadError> {
+    if seen.content_lengths == 0 && !seen.transfer_encoding {
+        return Ok(Framing::UntilClose);
+    }
+    if seen.transfer_encoding {
         let mut codings = headers
             .get_all(header::TRANSFER_ENCODING)
             .iter()
@@ -202,7 +231,9 @@ fn framing(headers: &mut HeaderMap) -> Result<Framing, HeadError> {
         Some(0) => Framing::Empty,
         Some(n) => {
             // One clean value for the client, whatever list the backend sent.
-            headers.insert(header::CONTENT_LENGTH, HeaderValue::from(n));
+            if seen.content_lengths > 1 || seen.length_list {
+                headers.insert(header::CONTENT_LENGTH, HeaderValue::from(n));
+            }
             Framing::Length(n)
         }
         None => Framing::UntilClose,

@@ -6,11 +6,12 @@
 //!   only (anything else is 505);
 //! - the head may not exceed the listener's `max_header_bytes` nor [`MAX_FIELDS`] fields
 //!   (431); a target longer than [`MAX_TARGET`] is 414;
-//! - the body's framing (RFC 9112 §6.3): `Transfer-Encoding` must end in `chunked` and is
-//!   refused on HTTP/1.0; with `Content-Length` beside it the request is refused (nginx does
-//!   the same) rather than guessed at; every `Content-Length` value must be the same run of
-//!   digits. What `request_check.rs` adds on top (repeated codings: 400, others: 501)
-//!   applies to HTTP/2 requests too, so it stays there.
+//! - the body's framing (RFC 9112 §6.1, §6.3): only `Transfer-Encoding: chunked`, once, is
+//!   accepted (a coding list not ending in chunked, a repeated field or a repeated chunked:
+//!   400; another coding before chunked: 501), never on HTTP/1.0; with `Content-Length`
+//!   beside it the request is refused (as nginx does) rather than guessed at; every
+//!   `Content-Length` value must be the same run of digits. (HTTP/2 has no such fields:
+//!   hyper refuses them as connection-specific.)
 
 use std::mem::MaybeUninit;
 
@@ -119,7 +120,9 @@ pub(crate) fn parse(
     let uri = Uri::from_maybe_shared(head.slice(target.0 as usize..target.1 as usize))
         .map_err(|_| StatusCode::BAD_REQUEST)?;
 
-    let mut headers = HeaderMap::with_capacity(count);
+    // Room for the fields the request path adds (forwarded-for/proto/host, request id,
+    // traceparent), so that the map does not grow on the way.
+    let mut headers = HeaderMap::with_capacity(count + 6);
     let mut facts = Facts::default();
     for &(ns, ne, vs, ve) in &spans[..count] {
         let name = HeaderName::from_bytes(&head[ns as usize..ne as usize])
@@ -157,8 +160,11 @@ pub(crate) fn parse(
 #[derive(Default)]
 struct Facts {
     length: Option<u64>,
-    /// Transfer-Encoding fields seen, and whether the last coding of the last one is chunked.
+    /// Transfer-Encoding fields seen; `chunked` codings among them; other codings; whether
+    /// the last coding of the last field is chunked.
     transfer_encodings: u32,
+    chunked: u32,
+    other_codings: bool,
     chunked_last: bool,
     close: bool,
     keep_alive: bool,
@@ -178,12 +184,12 @@ impl Facts {
             }
         } else if *name == header::TRANSFER_ENCODING {
             self.transfer_encodings += 1;
-            let last = value
-                .as_bytes()
-                .rsplit(|b| *b == b',')
-                .next()
-                .unwrap_or(b"");
-            self.chunked_last = last.trim_ascii().eq_ignore_ascii_case(b"chunked");
+            for coding in value.as_bytes().split(|b| *b == b',') {
+                let chunked = coding.trim_ascii().eq_ignore_ascii_case(b"chunked");
+                self.chunked += u32::from(chunked);
+                self.other_codings |= !chunked;
+                self.chunked_last = chunked;
+            }
         } else if *name == header::CONNECTION {
             for token in value.as_bytes().split(|b| *b == b',') {
                 let token = token.trim_ascii();
@@ -210,9 +216,19 @@ impl Facts {
     fn framing(&self, version: Version) -> Result<BodyFraming, StatusCode> {
         if self.transfer_encodings > 0 {
             // A length beside a coding is the classic smuggling gadget; HTTP/1.0 has no
-            // chunked coding; a coding list not ending in chunked has no knowable length.
-            if self.length.is_some() || version == Version::HTTP_10 || !self.chunked_last {
+            // chunked coding; a coding list not ending in chunked has no knowable length;
+            // chunked twice is malformed.
+            if self.length.is_some()
+                || version == Version::HTTP_10
+                || !self.chunked_last
+                || self.transfer_encodings > 1
+                || self.chunked > 1
+            {
                 return Err(StatusCode::BAD_REQUEST);
+            }
+            if self.other_codings {
+                // gzip, chunked: well-formed, but shoal does not decode codings.
+                return Err(StatusCode::NOT_IMPLEMENTED);
             }
             return Ok(BodyFraming::Chunked);
         }
@@ -305,8 +321,12 @@ mod tests {
             BodyFraming::None
         );
         assert_eq!(
-            framed("POST / HTTP/1.1\r\nTransfer-Encoding: gzip, chunked\r\n\r\n"),
+            framed("POST / HTTP/1.1\r\nTransfer-Encoding: CHUNKED\r\n\r\n"),
             BodyFraming::Chunked
+        );
+        assert_eq!(
+            status("POST / HTTP/1.1\r\nTransfer-Encoding: gzip, chunked\r\n\r\n"),
+            501
         );
     }
 
@@ -320,6 +340,9 @@ mod tests {
             "POST / HTTP/1.1\r\nContent-Length: 5\r\nTransfer-Encoding: chunked\r\n\r\n",
             "POST / HTTP/1.1\r\nTransfer-Encoding: chunked, gzip\r\n\r\n",
             "POST / HTTP/1.0\r\nTransfer-Encoding: chunked\r\n\r\n",
+            "POST / HTTP/1.1\r\nTransfer-Encoding: chunked\r\nTransfer-Encoding: chunked\r\n\r\n",
+            "POST / HTTP/1.1\r\nTransfer-Encoding: chunked, chunked\r\n\r\n",
+            "POST / HTTP/1.1\r\nTransfer-Encoding: identity\r\n\r\n",
             "GET / HTTP/1.1\r\nHost : a\r\n\r\n",
             "GET / HTTP/1.1\r\nX: a\r\n b\r\n\r\n",
             "GET / HTTP/1.1\r\nX: a\0b\r\n\r\n",
