@@ -7,6 +7,7 @@ mod algorithm;
 mod cidr;
 mod duration;
 mod hash_key;
+pub mod loop_clock;
 mod shutdown;
 
 pub use algorithm::Algorithm;

@@ -7,7 +7,9 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
-use shoal_core::{Shutdown, ShutdownSignal};
+use std::future::Future;
+
+use shoal_core::{loop_clock, Shutdown, ShutdownSignal};
 use tokio::net::TcpListener;
 use tokio::sync::mpsc::UnboundedReceiver;
 use tokio::sync::Notify;
@@ -257,7 +259,12 @@ async fn accept_loop(listener: TcpListener, ctx: AcceptContext, mut shutdown: Sh
                     if tcp {
                         serve_tcp(stream, conn, shutdown).await;
                     } else {
-                        serve_connection(&server, stream, conn, shutdown).await;
+                        // One clock reading per poll serves the whole request path
+                        // (`shoal_core::loop_clock`).
+                        let mut served =
+                            std::pin::pin!(serve_connection(&server, stream, conn, shutdown));
+                        std::future::poll_fn(|cx| loop_clock::reading(|| served.as_mut().poll(cx)))
+                            .await;
                     }
                     drop(guard);
                     drop(slot);

@@ -4,6 +4,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use shoal_balance::PeakEwma;
+use shoal_core::loop_clock;
 use shoal_health::{BackendStatus, Outcome};
 use shoal_metrics::{Counter, Histogram};
 use tokio::sync::mpsc::UnboundedSender;
@@ -433,7 +434,10 @@ impl BackendState {
             }
         }
         let started = Instant::now();
-        let conn = match BackendConn::connect(transport, self.addr, connect_timeout).await {
+        // Boxed: a connect (TLS handshake included) is kilobytes of future state, and every
+        // request's future would carry it; reused connections, the common case, never get here.
+        let connect = Box::pin(BackendConn::connect(transport, self.addr, connect_timeout));
+        let conn = match connect.await {
             Ok(conn) => conn,
             Err(e) => {
                 self.stats.connect_failures.inc();
@@ -486,7 +490,7 @@ impl BackendState {
         let slot = self.idle.get(worker % self.idle.len())?;
         let mut idle = slot.lock().ok()?;
         while let Some(mut entry) = idle.pop() {
-            if entry.since.elapsed() > keepalive_timeout {
+            if loop_clock::now().saturating_duration_since(entry.since) > keepalive_timeout {
                 // The newest is too old, so are the rest: drop them all (closing them).
                 idle.clear();
                 return None;
@@ -513,7 +517,7 @@ impl BackendState {
             if idle.len() < max_idle {
                 idle.push(IdleConn {
                     conn,
-                    since: Instant::now(),
+                    since: loop_clock::now(),
                 });
             }
         }

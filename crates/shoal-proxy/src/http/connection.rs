@@ -174,14 +174,14 @@ async fn serve<S>(
     server: &HttpServer,
     stream: S,
     ctx: ConnContext,
-    mut shutdown: ShutdownSignal,
+    shutdown: ShutdownSignal,
     limits: H1Limits,
     alpn_h2: bool,
 ) where
     S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
 {
     let ctx = Arc::new(ctx);
-    let mut stop = Stop::new(async move { shutdown.recv().await });
+    let mut stop = Stop::new(shutdown);
     let conn = ConnIo::new(stream, BytesMut::new(), ctx.listener_stats.clone());
     let conn = if alpn_h2 {
         conn
@@ -196,15 +196,14 @@ async fn serve<S>(
 }
 
 /// Serves an HTTP/2 connection with hyper; `conn`'s buffer holds what was read of it.
-async fn serve_h2<S, F>(
+async fn serve_h2<S>(
     server: &HttpServer,
     conn: ConnIo<S>,
     ctx: Arc<ConnContext>,
-    mut stop: Stop<F>,
+    mut stop: Stop,
     limits: H1Limits,
 ) where
     S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
-    F: std::future::Future<Output = ()>,
 {
     let ConnIo { io, rbuf, .. } = conn;
     let activity = Arc::new(ConnActivity::default());

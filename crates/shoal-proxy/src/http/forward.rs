@@ -15,11 +15,11 @@
 //! HTTP/2 upstreams (`protocol = "h2"`) take one branch to `forward_h2.rs`, same rules.
 
 use std::sync::Arc;
-use std::time::Instant;
 
 use http::request::Parts;
 use http::{Method, Response, Version};
 use shoal_config::UpstreamProtocol;
+use shoal_core::loop_clock;
 use shoal_health::Outcome;
 use shoal_upstream::h1::{ExchangeError, Release, ResponseBody};
 use shoal_upstream::{backoff, RetryPermit, Tried, Upstream, UpstreamBody, MAX_TRIES};
@@ -106,14 +106,15 @@ pub(crate) async fn forward(
         };
         // The response time feeds `/metrics`, and p2c_ewma's estimate and p95_latency
         // autoscale targets when they ask for it.
-        let started = Instant::now();
+        let started = loop_clock::now();
         let exchanged = pooled
             .conn
             .exchange_within(&parts, request_body, config.response_timeout)
             .await;
         let error = match exchanged {
             Some(Ok(head)) => {
-                backend.record_response(head.status.as_u16(), started.elapsed());
+                let elapsed = loop_clock::now().saturating_duration_since(started);
+                backend.record_response(head.status.as_u16(), elapsed);
                 backend.report(if head.status.is_server_error() {
                     Outcome::ServerError
                 } else {

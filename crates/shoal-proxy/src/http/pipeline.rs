@@ -18,11 +18,12 @@
 
 use std::cell::RefCell;
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use http::header::{self, HeaderValue};
 use http::{Request, Response, StatusCode, Uri, Version};
 use shoal_balance::Rng;
+use shoal_core::loop_clock;
 use shoal_router::{normalize_host, rewrite_path, RequestView};
 
 use shoal_upstream::{Upstream, UpstreamBody};
@@ -101,17 +102,21 @@ pub(crate) async fn handle(
     ctx: &ConnContext,
     active: RequestActive,
 ) -> Response<ProxyBody> {
-    let started = Instant::now();
+    let started = loop_clock::now();
     let log = ctx.shared.access_log.load_full();
     let mut note = Note {
         logging: log.is_some(),
         ..Note::default()
     };
     // Read before the request is taken apart (and rewritten); only when logging.
-    let record = log.as_ref().map(|_| request_record(&req, ctx));
+    // Boxed: the record is large, and only logged requests should carry it.
+    let record = log.as_ref().map(|_| Box::new(request_record(&req, ctx)));
     let mut response = serve(req, ctx, active, &mut note).await;
     if let Some(stats) = &note.route_stats {
-        stats.record(response.status(), started.elapsed());
+        stats.record(
+            response.status(),
+            loop_clock::now().saturating_duration_since(started),
+        );
     }
     if let Some(stats) = &ctx.listener_stats {
         stats.record(response.status());
@@ -139,7 +144,7 @@ pub(crate) async fn handle(
             record.attempts = note.attempts;
             response.body_mut().log_when_done(Box::new(PendingLog {
                 log,
-                record,
+                record: *record,
                 started,
             }));
         }
@@ -374,17 +379,18 @@ async fn serve(
         served: None,
         attempts: 0,
     };
-    let sent_at = note.logging.then(Instant::now);
+    let sent_at = note.logging.then(loop_clock::now);
     let result = if websocket {
         // The request has no body (checked): nothing to send but the head. Upgrades stick
         // by hash_key, not by cookie.
-        upgrade::forward(ctx, upstream, parts, hash, active).await
+        // Boxed: rare, and its state (a fresh connect) should not be in every request's.
+        Box::pin(upgrade::forward(ctx, upstream, parts, hash, active)).await
     } else {
         forward::forward(ctx, upstream, parts, body, hash, &mut pin, active).await
     };
     note.attempts = pin.attempts;
     if let (Some(sent_at), Ok(_)) = (sent_at, &result) {
-        note.upstream_duration = Some(sent_at.elapsed());
+        note.upstream_duration = Some(loop_clock::now().saturating_duration_since(sent_at));
         note.backend = pin
             .served
             .and_then(|i| upstream.backend(i))

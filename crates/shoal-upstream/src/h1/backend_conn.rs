@@ -159,7 +159,7 @@ impl BackendConn {
         timeout: Duration,
         upgrade: bool,
     ) -> Option<Result<ResponseHead, ExchangeError>> {
-        let deadline = Instant::now() + timeout;
+        let deadline = Instant::from_std(shoal_core::loop_clock::now()) + timeout;
         let mut timer = self
             .timer
             .take()

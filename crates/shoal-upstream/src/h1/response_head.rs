@@ -11,6 +11,8 @@ use http::{StatusCode, Version};
 pub const MAX_HEAD_BYTES: usize = 64 * 1024;
 /// Most header fields accepted in a response head.
 const MAX_FIELDS: usize = 128;
+/// Fields whose offsets fit on the stack while a head is taken apart.
+const FEW_FIELDS: usize = 24;
 
 /// How a response body is delimited on the wire.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -106,31 +108,49 @@ fn parse(
             continue;
         }
         // Field values are kept as slices of the head's bytes rather than copied: one
-        // allocation for the head instead of one per value.
+        // allocation for the head instead of one per value. Their offsets wait on the stack
+        // (for the usual few fields) while the head is split off.
         let base = buf.as_ptr() as usize;
-        let mut spans = Vec::with_capacity(response.headers.len());
-        for field in response.headers.iter() {
-            let name = HeaderName::from_bytes(field.name.as_bytes())
-                .map_err(|_| HeadError::Malformed("invalid header name"))?;
-            // httparse's values are subslices of `buf`; checked anyway, since slicing out of
+        let offset = |s: &[u8]| -> Result<(u32, u32), HeadError> {
+            // httparse's slices are subslices of `buf`; checked anyway, since slicing out of
             // range would panic.
-            let start = (field.value.as_ptr() as usize).wrapping_sub(base);
-            let end = start.wrapping_add(field.value.len());
-            if field.value.is_empty() {
-                spans.push((name, 0, 0));
+            let start = (s.as_ptr() as usize).wrapping_sub(base);
+            let end = start.wrapping_add(s.len());
+            if s.is_empty() {
+                Ok((0, 0))
             } else if start < end && end <= used {
-                spans.push((name, start, end));
+                Ok((start as u32, end as u32))
             } else {
-                return Err(HeadError::Malformed("invalid header value"));
+                Err(HeadError::Malformed("invalid header field"))
             }
+        };
+        let count = response.headers.len();
+        let mut few = [(0u32, 0u32, 0u32, 0u32); FEW_FIELDS];
+        let mut many = Vec::new();
+        let spans: &mut [(u32, u32, u32, u32)] = if count <= FEW_FIELDS {
+            &mut few[..count]
+        } else {
+            many.resize(count, (0, 0, 0, 0));
+            &mut many
+        };
+        for (span, field) in spans.iter_mut().zip(response.headers.iter()) {
+            let (ns, ne) = offset(field.name.as_bytes())?;
+            let (vs, ve) = offset(field.value)?;
+            *span = (ns, ne, vs, ve);
         }
         let head = buf.split_to(used).freeze();
-        let mut headers = HeaderMap::with_capacity(spans.len());
+        let mut headers = HeaderMap::with_capacity(count);
         // Which framing fields are there, noted on the way: most heads then need no lookup.
         let mut seen = Seen::default();
-        for (name, start, end) in spans {
-            let value = HeaderValue::from_maybe_shared(head.slice(start..end))
-                .map_err(|_| HeadError::Malformed("invalid header value"))?;
+        for &(ns, ne, vs, ve) in spans.iter() {
+            let name = HeaderName::from_bytes(&head[ns as usize..ne as usize])
+                .map_err(|_| HeadError::Malformed("invalid header name"))?;
+            let value = if vs == ve {
+                HeaderValue::from_static("")
+            } else {
+                HeaderValue::from_maybe_shared(head.slice(vs as usize..ve as usize))
+                    .map_err(|_| HeadError::Malformed("invalid header value"))?
+            };
             seen.note(&name, &value);
             headers.append(name, value);
         }

@@ -27,6 +27,7 @@ use std::task::{Context, Poll};
 use std::time::Duration;
 
 use http::{Method, Request, StatusCode, Version};
+use shoal_core::ShutdownSignal;
 use shoal_upstream::UpstreamBody;
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::time::{Instant, Sleep};
@@ -62,24 +63,42 @@ pub(crate) enum Served<S> {
     Http2(ConnIo<S>),
 }
 
-/// The shutdown signal, polled until it fires and never after.
-pub(crate) struct Stop<F> {
-    signal: Pin<Box<F>>,
+/// The shutdown signal as a connection sees it. Its future is polled once, to register the
+/// connection's task (whose waker never changes), and after that only when shutdown has
+/// come: polling it on every wait would take its lock on every request.
+pub(crate) struct Stop {
+    signal: ShutdownSignal,
+    wait: Pin<Box<dyn Future<Output = ()> + Send>>,
+    registered: bool,
     fired: bool,
 }
 
-impl<F: Future<Output = ()>> Stop<F> {
-    pub(crate) fn new(signal: F) -> Stop<F> {
+impl Stop {
+    pub(crate) fn new(signal: ShutdownSignal) -> Stop {
+        let mut waiting = signal.clone();
         Stop {
-            signal: Box::pin(signal),
+            signal,
+            wait: Box::pin(async move { waiting.recv().await }),
+            registered: false,
             fired: false,
         }
     }
 
+    /// True once shutdown has been asked for; until then, makes sure it wakes the task.
     fn poll(&mut self, cx: &mut Context<'_>) -> bool {
-        if !self.fired && self.signal.as_mut().poll(cx).is_ready() {
-            self.fired = true;
+        if self.fired {
+            return true;
         }
+        if !self.registered || self.signal.is_triggered() {
+            self.registered = true;
+            self.fired = self.wait.as_mut().poll(cx).is_ready();
+        }
+        self.fired
+    }
+
+    /// True once shutdown has been asked for (no waking).
+    fn is_set(&mut self) -> bool {
+        self.fired |= self.signal.is_triggered();
         self.fired
     }
 
@@ -124,6 +143,11 @@ impl Deadline {
     }
 }
 
+/// This poll's time (see `shoal_core::loop_clock`), for deadlines.
+fn poll_time() -> Instant {
+    Instant::from_std(shoal_core::loop_clock::now())
+}
+
 // Unboxed on purpose: one is returned per request and taken apart at once; a box would be
 // an allocation per request for nothing.
 #[allow(clippy::large_enum_variant)]
@@ -136,15 +160,14 @@ enum HeadRead {
 
 /// Serves requests on `conn` until the client is done, a timeout or an error ends it, or
 /// shutdown closes it.
-pub(crate) async fn serve<S, F>(
+pub(crate) async fn serve<S>(
     conn: ConnIo<S>,
     ctx: &Arc<ConnContext>,
-    stop: &mut Stop<F>,
+    stop: &mut Stop,
     limits: H1Limits,
 ) -> Served<S>
 where
     S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
-    F: Future<Output = ()>,
 {
     let mut conn = conn;
     let mut deadline = Deadline::default();
@@ -156,7 +179,7 @@ where
             HeadRead::Closed => return Served::Done,
             HeadRead::Http2 => return Served::Http2(conn),
             HeadRead::Refused(status) => {
-                refuse(&mut conn, status).await;
+                Box::pin(refuse(&mut conn, status)).await;
                 return Served::Done;
             }
         };
@@ -192,16 +215,10 @@ where
 
         let request = Request::from_parts(parts, body);
         let response = {
-            let handle = pipeline::handle(request, ctx, RequestActive::detached());
-            let mut handle = std::pin::pin!(handle);
             // Shutdown lets the request finish; the connection closes after it.
-            poll_fn(|cx| {
-                stop.poll(cx);
-                handle.as_mut().poll(cx)
-            })
-            .await
+            pipeline::handle(request, ctx, RequestActive::detached()).await
         };
-        if stop.fired {
+        if stop.is_set() {
             mode.keep_alive = false;
         }
         let status = response.status();
@@ -225,13 +242,14 @@ where
         if status == StatusCode::SWITCHING_PROTOCOLS {
             if let Some(pending) = ctx.tunnel.take() {
                 let early = std::mem::take(&mut next.rbuf);
-                tunnel::run(pending, next.io, &early).await;
+                // Boxed: a tunnel's state should not be in every connection's.
+                Box::pin(tunnel::run(pending, next.io, &early)).await;
             }
             return Served::Done;
         }
         // A body the request path did not read must be skipped before the next head; if it
         // is not all here yet, the connection closes instead of waiting for it.
-        if !next.skip_buffered_body() || stop.fired {
+        if !next.skip_buffered_body() || stop.is_set() {
             let _ = next.io.shutdown().await;
             return Served::Done;
         }
@@ -240,16 +258,15 @@ where
 }
 
 /// Reads the next request head, waiting for it within the connection's timeouts.
-async fn read_head<S, F>(
+async fn read_head<S>(
     conn: &mut ConnIo<S>,
     deadline: &mut Deadline,
     first: bool,
-    stop: &mut Stop<F>,
+    stop: &mut Stop,
     limits: &H1Limits,
 ) -> HeadRead
 where
     S: AsyncRead + AsyncWrite + Unpin,
-    F: Future<Output = ()>,
 {
     let mut idle_until: Option<Instant> = None;
     let mut head_until: Option<Instant> = None;
@@ -286,12 +303,12 @@ where
             } else {
                 limits.idle_timeout
             };
-            let until = *idle_until.get_or_insert_with(|| Instant::now() + wait);
+            let until = *idle_until.get_or_insert_with(|| poll_time() + wait);
             if deadline.poll_until(cx, until).is_ready() {
                 return Poll::Ready(HeadRead::Closed);
             }
         } else {
-            let until = *head_until.get_or_insert_with(|| Instant::now() + limits.header_timeout);
+            let until = *head_until.get_or_insert_with(|| poll_time() + limits.header_timeout);
             if deadline.poll_until(cx, until).is_ready() {
                 return Poll::Ready(HeadRead::Refused(StatusCode::REQUEST_TIMEOUT));
             }
