@@ -1,38 +1,27 @@
-//! A client connection's socket, wrapped to enforce two timeouts hyper does not enforce the
-//! way a proxy needs:
-//!
-//! - **header read** (`header_read_timeout`): once the first byte of a request arrives, its
-//!   whole head must follow in time, else the client gets `408 Request Timeout` and the
-//!   connection closes. A slow-drip client cannot extend it: the deadline is set at the first
-//!   byte. A fresh connection that sends nothing is closed quietly after the same time.
-//! - **idle keep-alive** (`idle_timeout`): a connection with no request under way is closed
-//!   quietly after this long.
+//! An HTTP/2 client connection's socket, wrapped to close it when it has been idle too long
+//! (hyper's HTTP/2 server has no such timeout): with no request under way, the connection
+//! is closed quietly after `idle_timeout` (`header_read_timeout` while nothing has been read
+//! from it yet). Any bytes from the client count as activity. It also counts the bytes read
+//! and written into the listener's counters.
 //!
 //! "Under way" is told by [`ConnActivity`]: the pipeline counts a request as started when
-//! hyper hands it over (its head is complete) and finished when its response body is done.
-//! HTTP/2 connections (told by their preface, or by ALPN over TLS) never get an HTTP/1 408;
-//! any bytes on them count as activity.
-//!
-//! The stream is a `TcpStream` on http listeners and a TLS stream on https listeners; the
-//! wrapper is generic over it, so plain connections pay nothing for TLS existing.
+//! hyper hands it over and finished when its response body is done ([`RequestActive`]).
+//! HTTP/1.1 connections keep their own clocks (`h1/server.rs`) and use a detached
+//! [`RequestActive`].
 
 use std::future::Future;
 use std::io;
 use std::pin::Pin;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::task::{Context, Poll};
 use std::time::Duration;
 
 use futures_util::task::AtomicWaker;
-use http::StatusCode;
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::time::{Instant, Sleep};
 
-use super::error_response::raw_response;
 use crate::snapshot::ListenerStats;
-
-const H2_PREFACE: &[u8] = b"PRI * HTTP/2.0";
 
 /// Requests started and finished on one connection, shared by the socket wrapper and the
 /// pipeline.
@@ -43,17 +32,16 @@ pub(crate) struct ConnActivity {
     /// The socket's reader, parked while a request was under way: when the request ends it
     /// must run again to start the idle clock (hyper will not poll an idle read by itself).
     reader: AtomicWaker,
-    /// Set when hyper handed a request over; cleared when bytes of a new request arrive. A
-    /// response written while it is clear is hyper's own answer to a head it could not
-    /// parse.
-    handed_over: AtomicBool,
 }
 
 impl ConnActivity {
     pub(crate) fn start(self: &Arc<Self>) -> RequestActive {
-        self.handed_over.store(true, Ordering::Relaxed);
         self.started.fetch_add(1, Ordering::Relaxed);
         RequestActive(Some(Arc::clone(self)))
+    }
+
+    fn under_way(&self) -> bool {
+        self.started.load(Ordering::Relaxed) != self.finished.load(Ordering::Relaxed)
     }
 }
 
@@ -78,22 +66,6 @@ impl Drop for RequestActive {
     }
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Timer {
-    Off,
-    /// Waiting for a request to begin; closing quietly when it fires.
-    Idle,
-    /// Part of a head has arrived (the value: requests started when it did).
-    Head(u64),
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Protocol {
-    Unknown,
-    Http1,
-    Http2,
-}
-
 pub(crate) struct ClientIo<S> {
     inner: S,
     /// The listener's byte counters (one relaxed add per read and write).
@@ -101,24 +73,17 @@ pub(crate) struct ClientIo<S> {
     activity: Arc<ConnActivity>,
     header_timeout: Duration,
     idle_timeout: Duration,
-    timer: Timer,
+    /// The idle clock is running (no request under way, no bytes since it started).
+    idle: bool,
     deadline: Pin<Box<Sleep>>,
-    /// When the running clock runs out; the timer above may lag behind it.
+    /// When the idle clock runs out; the timer may lag behind it.
     deadline_at: Instant,
-    protocol: Protocol,
-    /// Requests started when the connection last had one under way; a change means a new
-    /// request began, so the idle clock restarts.
+    /// Nothing has been read on the connection yet.
     fresh: bool,
     timed_out: bool,
 }
 
 impl<S: AsyncRead + AsyncWrite + Unpin> ClientIo<S> {
-    /// Counts the bytes read and written into the listener's counters.
-    pub(crate) fn counting(mut self, stats: Option<Arc<ListenerStats>>) -> ClientIo<S> {
-        self.stats = stats;
-        self
-    }
-
     pub(crate) fn new(
         inner: S,
         activity: Arc<ConnActivity>,
@@ -131,73 +96,42 @@ impl<S: AsyncRead + AsyncWrite + Unpin> ClientIo<S> {
             activity,
             header_timeout,
             idle_timeout,
-            timer: Timer::Off,
+            idle: false,
             deadline: Box::pin(tokio::time::sleep(header_timeout)),
             deadline_at: Instant::now() + header_timeout,
-            protocol: Protocol::Unknown,
             fresh: true,
             timed_out: false,
         }
     }
 
-    /// The connection speaks HTTP/2 (negotiated by ALPN), whatever its first bytes.
-    pub(crate) fn http2(mut self) -> Self {
-        self.protocol = Protocol::Http2;
+    /// Counts the bytes read and written into the listener's counters.
+    pub(crate) fn counting(mut self, stats: Option<Arc<ListenerStats>>) -> ClientIo<S> {
+        self.stats = stats;
         self
     }
 
-    /// Sets the clock. Only the deadline is recorded here; the timer itself is moved when
-    /// the connection actually waits (`on_pending`), so a request whose head arrives in one
-    /// read — nearly all of them — never touches the timer wheel.
-    fn arm(&mut self, timer: Timer, after: Duration) {
-        self.timer = timer;
-        self.deadline_at = Instant::now() + after;
-    }
-
-    /// Bytes arrived: maybe the start of a request head.
-    fn on_bytes(&mut self) {
-        let started = self.activity.started.load(Ordering::Relaxed);
-        let finished = self.activity.finished.load(Ordering::Relaxed);
-        match self.protocol {
-            Protocol::Http2 => self.timer = Timer::Off,
-            _ if started != finished => {}
-            _ => {
-                self.activity.handed_over.store(false, Ordering::Relaxed);
-                if !matches!(self.timer, Timer::Head(s) if s == started) {
-                    self.arm(Timer::Head(started), self.header_timeout);
-                }
-            }
-        }
-        self.fresh = false;
-    }
-
-    /// No bytes now: decide which clock runs, and whether it ran out.
+    /// No bytes now: start the idle clock unless a request is under way, and tell whether
+    /// it ran out.
     fn on_pending(&mut self, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
         // Registered before the counters are read, so a request ending in between still
         // wakes us.
         self.activity.reader.register(cx.waker());
-        let started = self.activity.started.load(Ordering::Relaxed);
-        let finished = self.activity.finished.load(Ordering::Relaxed);
-        if started != finished {
+        if self.activity.under_way() {
             // A request is under way: its own timeouts apply, not ours; its end wakes us.
-            self.timer = Timer::Off;
+            self.idle = false;
             return Poll::Pending;
         }
-        match self.timer {
-            Timer::Head(s) if s != started => self.timer = Timer::Off,
-            _ => {}
-        }
-        if self.timer == Timer::Off {
+        if !self.idle {
+            self.idle = true;
             let wait = if self.fresh {
                 self.header_timeout
             } else {
                 self.idle_timeout
             };
-            self.arm(Timer::Idle, wait);
+            self.deadline_at = Instant::now() + wait;
         }
         // The timer may be later than the deadline (armed for an earlier, longer wait): pull
-        // it in. If it is earlier (the deadline moved on since), it fires, and is pushed out
-        // below; that happens once per idle period, not once per request.
+        // it in. If it is earlier, it fires and is pushed out below: once per idle period.
         if self.deadline.deadline() > self.deadline_at {
             self.deadline.as_mut().reset(self.deadline_at);
         }
@@ -210,30 +144,9 @@ impl<S: AsyncRead + AsyncWrite + Unpin> ClientIo<S> {
             }
             self.deadline.as_mut().reset(self.deadline_at);
         }
-        self.timed_out = true;
-        if matches!(self.timer, Timer::Head(_)) && self.protocol == Protocol::Http1 {
-            // Best effort: the reply is tiny and the socket's buffer is empty after a read
-            // wait, so one write almost always takes it all; if not, the client still sees
-            // the close.
-            let _ = Pin::new(&mut self.inner)
-                .poll_write(cx, &raw_response(StatusCode::REQUEST_TIMEOUT));
-        }
         // Reading end-of-stream makes hyper close the connection.
+        self.timed_out = true;
         Poll::Ready(Ok(()))
-    }
-}
-
-impl<S> ClientIo<S> {
-    /// The status of a response hyper writes on its own (no request was handed over since
-    /// the last bytes arrived): its answer to an unparseable head, which shoal replaces
-    /// with a body naming the cause and a request id, like every other error.
-    fn hyper_error_status(&self, buf: &[u8]) -> Option<StatusCode> {
-        if self.protocol != Protocol::Http1 || self.activity.handed_over.load(Ordering::Relaxed) {
-            return None;
-        }
-        let code = buf.strip_prefix(b"HTTP/1.1 ")?.get(..3)?;
-        let status = StatusCode::from_bytes(code).ok()?;
-        (status.is_client_error() || status.is_server_error()).then_some(status)
     }
 }
 
@@ -250,20 +163,14 @@ impl<S: AsyncRead + AsyncWrite + Unpin> AsyncRead for ClientIo<S> {
         let before = buf.filled().len();
         match Pin::new(&mut this.inner).poll_read(cx, buf) {
             Poll::Ready(Ok(())) => {
-                let filled = &buf.filled()[before..];
+                let read = buf.filled().len() - before;
                 if let Some(stats) = &this.stats {
-                    stats.bytes_received.add(filled.len() as u64);
+                    stats.bytes_received.add(read as u64);
                 }
-                if !filled.is_empty() {
-                    if this.protocol == Protocol::Unknown {
-                        // hyper's first read is large enough for the whole preface.
-                        this.protocol = if filled.starts_with(H2_PREFACE) {
-                            Protocol::Http2
-                        } else {
-                            Protocol::Http1
-                        };
-                    }
-                    this.on_bytes();
+                if read > 0 {
+                    // Activity: the idle clock starts again at the next wait.
+                    this.idle = false;
+                    this.fresh = false;
                 }
                 Poll::Ready(Ok(()))
             }
@@ -292,12 +199,6 @@ impl<S: AsyncRead + AsyncWrite + Unpin> AsyncWrite for ClientIo<S> {
         if this.timed_out {
             return Poll::Ready(Err(io::ErrorKind::BrokenPipe.into()));
         }
-        if let Some(status) = this.hyper_error_status(buf) {
-            // Same best effort as the 408; hyper closes the connection after its error.
-            let _ = Pin::new(&mut this.inner).poll_write(cx, &raw_response(status));
-            this.timed_out = true;
-            return Poll::Ready(Ok(buf.len()));
-        }
         let written = Pin::new(&mut this.inner).poll_write(cx, buf);
         this.count_sent(&written);
         written
@@ -311,13 +212,6 @@ impl<S: AsyncRead + AsyncWrite + Unpin> AsyncWrite for ClientIo<S> {
         let this = self.get_mut();
         if this.timed_out {
             return Poll::Ready(Err(io::ErrorKind::BrokenPipe.into()));
-        }
-        if let Some(first) = bufs.iter().find(|b| !b.is_empty()) {
-            if let Some(status) = this.hyper_error_status(first) {
-                let _ = Pin::new(&mut this.inner).poll_write(cx, &raw_response(status));
-                this.timed_out = true;
-                return Poll::Ready(Ok(bufs.iter().map(|b| b.len()).sum()));
-            }
         }
         let written = Pin::new(&mut this.inner).poll_write_vectored(cx, bufs);
         this.count_sent(&written);

@@ -213,8 +213,7 @@ async fn serve_h2<S>(
         limits.header_timeout,
         limits.idle_timeout,
     )
-    .counting(ctx.listener_stats.clone())
-    .http2();
+    .counting(ctx.listener_stats.clone());
     let io = PrefixedIo::new(rbuf.freeze(), io);
     let service = service_fn(move |req: Request<Incoming>| {
         let ctx = Arc::clone(&ctx);

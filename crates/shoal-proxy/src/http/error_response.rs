@@ -178,8 +178,8 @@ fn error_body(status: StatusCode, cause: &str, request_id: &HeaderValue) -> Stri
 
 /// A complete HTTP/1.1 error response as bytes, for answers written straight to a client
 /// socket before any request exists: the 408 of a head that never completed, and the
-/// replacements of hyper's own empty 400/414/431 for heads it could not parse. The
-/// connection always closes after it.
+/// 400/414/431/501/505 of a head that cannot be served (`h1/server.rs`). The connection
+/// always closes after it.
 pub(crate) fn raw_response(status: StatusCode) -> Vec<u8> {
     let cause = match status {
         StatusCode::REQUEST_TIMEOUT => "request head not received in time",

@@ -2,7 +2,7 @@
 //! upgrades, and sending one to a backend. The connection becomes a tunnel only after the
 //! backend answered 101 (reliability.md §2.5; the "premature upgrade" of Pingora
 //! CVE-2026-2833 is exactly the opposite): until then, and for good after any other answer,
-//! the client connection stays HTTP and hyper parses whatever follows as the next request.
+//! the client connection stays HTTP and whatever follows is parsed as the next request.
 //!
 //! - An upgrade is an HTTP/1.1 `GET` with `Connection: upgrade` and `Upgrade: websocket`, a
 //!   well-formed `Sec-WebSocket-Key`, `Sec-WebSocket-Version: 13`, and no body; one that
@@ -17,8 +17,8 @@
 //!   next backend (nothing was sent); a sent upgrade request is never sent again.
 //! - A 101 must switch to websocket (else 502). Its response goes to the client with shoal's
 //!   own `Connection: upgrade` / `Upgrade: websocket`, and the tunnel ([`super::tunnel`])
-//!   is left in the connection's [`TunnelSlot`] for `serve_connection` to run once hyper
-//!   writes the 101 and hands the client connection over. Any other answer is relayed as an
+//!   is left in the connection's [`TunnelSlot`] for the HTTP/1.1 server to run once it has
+//!   written the 101 (`h1/server.rs`). Any other answer is relayed as an
 //!   ordinary response; that backend connection is then closed, not pooled.
 
 use std::sync::Arc;
