@@ -25,10 +25,16 @@ pub fn now() -> Instant {
 /// afterwards, so readings nest).
 #[inline]
 pub fn reading<T>(poll: impl FnOnce() -> T) -> T {
-    let previous = NOW.with(|now| now.replace(Some(Instant::now())));
-    let result = poll();
-    NOW.with(|now| now.set(previous));
-    result
+    /// Puts the previous reading back even when `poll` panics (tokio catches a task's
+    /// panic and the thread goes on: a reading left behind would freeze its clock).
+    struct Restore(Option<Instant>);
+    impl Drop for Restore {
+        fn drop(&mut self) {
+            NOW.with(|now| now.set(self.0));
+        }
+    }
+    let _restore = Restore(NOW.with(|now| now.replace(Some(Instant::now()))));
+    poll()
 }
 
 #[cfg(test)]
@@ -46,5 +52,12 @@ mod tests {
         let after = now();
         assert!(after.duration_since(fixed) >= std::time::Duration::from_millis(2));
         assert!(NOW.with(Cell::get).is_none(), "no reading outside a poll");
+    }
+
+    #[test]
+    fn a_panicking_poll_leaves_no_reading_behind() {
+        let caught = std::panic::catch_unwind(|| reading(|| panic!("poll failed")));
+        assert!(caught.is_err());
+        assert!(NOW.with(Cell::get).is_none(), "the clock is live again");
     }
 }

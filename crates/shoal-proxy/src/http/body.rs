@@ -50,6 +50,16 @@ impl ProxyBody {
         }
     }
 
+    /// The length of a body shoal wrote itself (an error text, a filter's reply): what a
+    /// HEAD answer may announce. None for a backend's body, whose length for a HEAD is
+    /// whatever the backend said.
+    pub(crate) fn own_length(&self) -> Option<u64> {
+        match &self.kind {
+            Kind::Full(bytes) => Some(bytes.as_ref().map_or(0, |b| b.len() as u64)),
+            _ => None,
+        }
+    }
+
     /// Writes `pending` to the access log once this body is done, with the bytes it sent.
     pub(crate) fn log_when_done(&mut self, pending: Box<PendingLog>) {
         self.log = Some(pending);

@@ -416,3 +416,15 @@ async fn underscore_header_names_do_not_reach_the_backend() {
         assert_eq!(backend.hits(), 0);
     }
 }
+
+#[tokio::test]
+async fn a_fragment_in_the_target_is_rejected_not_dropped() {
+    let (proxy, backend) = start().await;
+    assert_rejected(
+        &proxy,
+        &backend,
+        "GET /a#frag HTTP/1.1\r\nHost: a.example\r\n\r\n",
+        &[400],
+    )
+    .await;
+}

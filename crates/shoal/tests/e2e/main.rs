@@ -19,6 +19,7 @@ mod gateway_limits;
 mod gateway_rate;
 mod gateway_sticky;
 mod gateway_support;
+mod h1_server;
 mod h2;
 mod h2_upstream;
 mod headers;

@@ -36,6 +36,10 @@ pub(crate) enum BodyState {
     Chunked(ChunkedDecoder),
     /// Broken (malformed, or the client went away): the connection cannot go on.
     Failed,
+    /// The connection was given up while something still held the body (an HTTP/2
+    /// upstream's stream still sending it): reading it fails from now on, so that the
+    /// backend never takes what it got for a whole body.
+    Abandoned,
 }
 
 pub(crate) struct ConnIo<S> {
@@ -117,7 +121,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> ConnIo<S> {
         loop {
             match &mut self.body {
                 BodyState::Done => return true,
-                BodyState::Failed => return false,
+                BodyState::Failed | BodyState::Abandoned => return false,
                 BodyState::Length(n) => {
                     let n = *n;
                     if (self.rbuf.len() as u64) < n {
@@ -135,7 +139,27 @@ impl<S: AsyncRead + AsyncWrite + Unpin> ConnIo<S> {
         }
     }
 
+    /// The response is being written: a `100 Continue` not sent by now never will be (it
+    /// would land inside the response).
+    pub(crate) fn cancel_continue(&mut self) {
+        self.continue_left = 0;
+    }
+
+    /// Gives the connection up while the body is still held elsewhere: the body fails from
+    /// now on, and the socket is shut (best effort, without waiting) so that the client
+    /// sees the end now rather than when the holder lets go.
+    pub(crate) fn abandon(&mut self) {
+        self.body = BodyState::Abandoned;
+        let mut cx = Context::from_waker(std::task::Waker::noop());
+        let _ = Pin::new(&mut self.io).poll_shutdown(&mut cx);
+    }
+
     fn poll_continue(&mut self, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        if self.continue_left == 0 {
+            // Nothing owed: no write, and no flush (which on TLS writes, and would take the
+            // socket's write waker from the task writing the response).
+            return Poll::Ready(Ok(()));
+        }
         while self.continue_left > 0 {
             let from = CONTINUE.len() - self.continue_left;
             match ready!(self.poll_write(cx, &CONTINUE[from..])) {
@@ -155,6 +179,12 @@ impl<S: AsyncRead + AsyncWrite + Unpin> ConnIo<S> {
         loop {
             match &mut self.body {
                 BodyState::Done | BodyState::Failed => return Poll::Ready(None),
+                BodyState::Abandoned => {
+                    return Poll::Ready(Some(Err(io::Error::new(
+                        io::ErrorKind::ConnectionAborted,
+                        "the client connection was closed",
+                    ))))
+                }
                 BodyState::Length(n) => {
                     if !self.rbuf.is_empty() {
                         let take = self
@@ -171,8 +201,9 @@ impl<S: AsyncRead + AsyncWrite + Unpin> ConnIo<S> {
                 }
                 BodyState::Chunked(decoder) => match decoder.decode(&mut self.rbuf) {
                     Ok(Some(Piece::Data(data))) => return Poll::Ready(Some(Ok(Frame::data(data)))),
-                    Ok(Some(Piece::Trailers(trailers))) => {
+                    Ok(Some(Piece::Trailers(mut trailers))) => {
                         self.body = BodyState::Done;
+                        strip_trailers(&mut trailers);
                         return Poll::Ready(Some(Ok(Frame::trailers(trailers))));
                     }
                     Ok(Some(Piece::End)) => {
@@ -207,6 +238,27 @@ impl<S: AsyncRead + AsyncWrite + Unpin> ConnIo<S> {
     }
 }
 
+/// Removes trailer fields a backend that merges trailers into the header section could
+/// take for framing, routing or credentials (RFC 9110 §6.5.1).
+fn strip_trailers(trailers: &mut http::HeaderMap) {
+    use http::header;
+    for name in [
+        header::CONTENT_LENGTH,
+        header::TRANSFER_ENCODING,
+        header::HOST,
+        header::CONNECTION,
+        header::TE,
+        header::TRAILER,
+        header::AUTHORIZATION,
+        header::COOKIE,
+        header::CONTENT_TYPE,
+        header::CONTENT_ENCODING,
+        header::EXPECT,
+    ] {
+        trailers.remove(name);
+    }
+}
+
 /// The connection, owned by the server loop or shared with a request body.
 pub(crate) enum Slot<S> {
     Owned(ConnIo<S>),
@@ -237,7 +289,7 @@ impl<S> DerefMut for SlotGuard<'_, S> {
     }
 }
 
-fn lock<S>(shared: &Mutex<ConnIo<S>>) -> MutexGuard<'_, ConnIo<S>> {
+pub(crate) fn lock<S>(shared: &Mutex<ConnIo<S>>) -> MutexGuard<'_, ConnIo<S>> {
     // A panic while holding it cannot leave the state half-written in a way that matters
     // more than the connection itself, which is closed after any error anyway.
     shared.lock().unwrap_or_else(|e| e.into_inner())
@@ -251,13 +303,14 @@ impl<S> Slot<S> {
         }
     }
 
-    /// The connection back from the request body, when nothing holds it any more.
-    pub(crate) fn into_owned(self) -> Option<ConnIo<S>> {
+    /// Owned again when the request body has been dropped; else as it was.
+    pub(crate) fn reclaim(self) -> Slot<S> {
         match self {
-            Slot::Owned(c) => Some(c),
-            Slot::Shared(c) => Arc::try_unwrap(c)
-                .ok()
-                .map(|m| m.into_inner().unwrap_or_else(|e| e.into_inner())),
+            Slot::Shared(shared) => match Arc::try_unwrap(shared) {
+                Ok(m) => Slot::Owned(m.into_inner().unwrap_or_else(|e| e.into_inner())),
+                Err(shared) => Slot::Shared(shared),
+            },
+            owned => owned,
         }
     }
 }
@@ -296,5 +349,29 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Body for H1Body<S> {
             BodyState::Done => SizeHint::with_exact(0),
             _ => SizeHint::default(),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use http::{HeaderMap, HeaderValue};
+
+    #[test]
+    fn trailers_cannot_carry_framing_routing_or_credentials() {
+        let mut trailers = HeaderMap::new();
+        for name in [
+            "content-length",
+            "transfer-encoding",
+            "host",
+            "authorization",
+            "cookie",
+        ] {
+            trailers.insert(name, HeaderValue::from_static("x"));
+        }
+        trailers.insert("grpc-status", HeaderValue::from_static("0"));
+        strip_trailers(&mut trailers);
+        assert_eq!(trailers.len(), 1);
+        assert_eq!(trailers["grpc-status"], "0");
     }
 }

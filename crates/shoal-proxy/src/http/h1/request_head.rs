@@ -110,6 +110,11 @@ pub(crate) fn parse(
     if target.len() > MAX_TARGET {
         return Err(StatusCode::URI_TOO_LONG);
     }
+    // A fragment is the client's business (RFC 9110 §4.2.5): one on the wire is malformed,
+    // and dropping it silently would forward something else than was sent.
+    if target.contains('#') {
+        return Err(StatusCode::BAD_REQUEST);
+    }
     let target = offset(target.as_bytes())?;
     let count = request.headers.len();
     // On the stack for the usual few fields (zeroing room for all of them showed in
@@ -148,6 +153,10 @@ pub(crate) fn parse(
         headers.append(name, value);
     }
     let body = facts.framing(version)?;
+    if let (Some(n), true) = (facts.length, facts.length_fields > 1 || facts.length_list) {
+        // `5, 5` or the field twice: the backend gets one clean value.
+        headers.insert(header::CONTENT_LENGTH, HeaderValue::from(n));
+    }
     let keep_alive = match version {
         Version::HTTP_11 => !facts.close,
         _ => facts.keep_alive && !facts.close,
@@ -171,6 +180,9 @@ pub(crate) fn parse(
 #[derive(Default)]
 struct Facts {
     length: Option<u64>,
+    /// Content-Length fields seen, and whether one was a list.
+    length_fields: u32,
+    length_list: bool,
     /// Transfer-Encoding fields seen; `chunked` codings among them; other codings; whether
     /// the last coding of the last field is chunked.
     transfer_encodings: u32,
@@ -186,6 +198,8 @@ struct Facts {
 impl Facts {
     fn note(&mut self, name: &HeaderName, value: &HeaderValue) -> Result<(), StatusCode> {
         if *name == header::CONTENT_LENGTH {
+            self.length_fields += 1;
+            self.length_list |= value.as_bytes().contains(&b',');
             for part in value.as_bytes().split(|b| *b == b',') {
                 let n = content_length(part.trim_ascii()).ok_or(StatusCode::BAD_REQUEST)?;
                 match self.length {
@@ -323,10 +337,17 @@ mod tests {
             framed("POST / HTTP/1.1\r\nContent-Length: 12\r\n\r\n"),
             BodyFraming::Length(12)
         );
-        assert_eq!(
-            framed("POST / HTTP/1.1\r\nContent-Length: 3\r\nContent-Length: 3, 3\r\n\r\n"),
-            BodyFraming::Length(3)
-        );
+        let same = head("POST / HTTP/1.1\r\nContent-Length: 3\r\nContent-Length: 3, 3\r\n\r\n")
+            .expect("valid")
+            .expect("complete");
+        assert_eq!(same.body, BodyFraming::Length(3));
+        let lengths: Vec<_> = same
+            .parts
+            .headers
+            .get_all("content-length")
+            .iter()
+            .collect();
+        assert_eq!(lengths, ["3"], "one clean value goes on");
         assert_eq!(
             framed("POST / HTTP/1.1\r\nContent-Length: 0\r\n\r\n"),
             BodyFraming::None
@@ -357,6 +378,7 @@ mod tests {
             "GET / HTTP/1.1\r\nHost : a\r\n\r\n",
             "GET / HTTP/1.1\r\nX: a\r\n b\r\n\r\n",
             "GET / HTTP/1.1\r\nX: a\0b\r\n\r\n",
+            "GET /a#frag HTTP/1.1\r\n\r\n",
         ] {
             assert_eq!(status(bad), 400, "{bad:?}");
         }

@@ -120,7 +120,9 @@ where
     match framing {
         Framing::Length(n) => append_length(out, n),
         Framing::HeadOnly if !has_length && status != StatusCode::NOT_MODIFIED => {
-            if let Some(n) = body.size_hint().exact() {
+            // Only shoal's own answers know their length here: a backend's empty HEAD body
+            // says nothing about its GET's.
+            if let Some(n) = body.own_length() {
                 append_length(out, n);
             }
         }

@@ -32,7 +32,7 @@ use shoal_upstream::UpstreamBody;
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::time::{Instant, Sleep};
 
-use super::conn_io::{BodyState, ConnIo, H1Body, Slot};
+use super::conn_io::{lock, BodyState, ConnIo, H1Body, Slot};
 use super::request_head::{self, BodyFraming, RequestHead};
 use super::response_writer::{write_response, ResponseMode};
 use crate::http::client_io::RequestActive;
@@ -214,30 +214,43 @@ where
         };
 
         let request = Request::from_parts(parts, body);
-        let response = {
-            // Shutdown lets the request finish; the connection closes after it.
-            pipeline::handle(request, ctx, RequestActive::detached()).await
-        };
+        // Shutdown lets the request finish; the connection closes after it.
+        let mut recording = pipeline::Recording::begin(&request, ctx);
+        let mut response =
+            pipeline::serve(request, ctx, RequestActive::detached(), &mut recording.note).await;
+        recording.finish(&mut response, ctx);
         if stop.is_set() {
             mode.keep_alive = false;
         }
+        // With the request body done with (its reader dropped), what is left of it is known
+        // now: skipped when buffered, else the answer must say the connection closes.
+        slot = slot.reclaim();
+        match &mut slot {
+            Slot::Owned(conn) => {
+                if !conn.skip_buffered_body() {
+                    mode.keep_alive = false;
+                }
+            }
+            // Still being read (an HTTP/2 upstream streaming it): whatever happens to it,
+            // this connection will not be reused.
+            Slot::Shared(_) => mode.keep_alive = false,
+        }
+        slot.lock().cancel_continue();
         let status = response.status();
         let written = write_response(&mut slot, &mut out, response, mode).await;
-        // The request body is gone with the request path's future; if something still
-        // holds it (it cannot be read to its end), the connection cannot go on.
-        let Some(mut next) = slot.into_owned() else {
-            return Served::Done;
+        // The request body is gone with the request path's future unless something still
+        // holds it (an HTTP/2 upstream's stream): then its reading fails from now on and the
+        // socket is shut, so that nothing outlives this task's hold on the connection.
+        let mut next = match slot.reclaim() {
+            Slot::Owned(conn) => conn,
+            Slot::Shared(shared) => {
+                lock(&shared).abandon();
+                return Served::Done;
+            }
         };
-        match written {
-            Ok(true) => {}
-            Ok(false) => {
-                let _ = next.io.shutdown().await;
-                return Served::Done;
-            }
-            Err(e) => {
-                tracing::debug!(peer = %ctx.peer, error = %e, "response not delivered");
-                return Served::Done;
-            }
+        if let Err(e) = written {
+            tracing::debug!(peer = %ctx.peer, error = %e, "response not delivered");
+            return Served::Done;
         }
         if status == StatusCode::SWITCHING_PROTOCOLS {
             if let Some(pending) = ctx.tunnel.take() {
@@ -247,10 +260,15 @@ where
             }
             return Served::Done;
         }
+        if matches!(written, Ok(false)) {
+            Box::pin(close(&mut next)).await;
+            return Served::Done;
+        }
         // A body the request path did not read must be skipped before the next head; if it
-        // is not all here yet, the connection closes instead of waiting for it.
+        // is not all here yet, the connection closes instead of waiting for it. (Already done
+        // above unless the body was still being read while the response was written.)
         if !next.skip_buffered_body() || stop.is_set() {
-            let _ = next.io.shutdown().await;
+            Box::pin(close(&mut next)).await;
             return Served::Done;
         }
         conn = next;
@@ -270,8 +288,14 @@ where
 {
     let mut idle_until: Option<Instant> = None;
     let mut head_until: Option<Instant> = None;
+    // How much of the buffer an unfinished parse has seen: a head ends with a line end, so
+    // bytes without one cannot finish it, and a client trickling a large head byte by byte
+    // must not make every read parse it all again.
+    let mut seen = 0;
     poll_fn(|cx| loop {
         if !conn.rbuf.is_empty() {
+            let fresh = conn.rbuf.get(seen..).unwrap_or_default();
+            let may_end = fresh.contains(&b'\n') || conn.rbuf.len() > limits.max_head;
             if first
                 && conn
                     .rbuf
@@ -280,10 +304,10 @@ where
                 if conn.rbuf.len() >= H2_PREFACE.len() {
                     return Poll::Ready(HeadRead::Http2);
                 }
-            } else {
+            } else if may_end {
                 match request_head::parse(&mut conn.rbuf, limits.max_head) {
                     Ok(Some(head)) => return Poll::Ready(HeadRead::Head(head)),
-                    Ok(None) => {}
+                    Ok(None) => seen = conn.rbuf.len(),
                     Err(status) => return Poll::Ready(HeadRead::Refused(status)),
                 }
             }
@@ -325,9 +349,25 @@ where
     S: AsyncRead + AsyncWrite + Unpin,
 {
     let answer = raw_response(status);
+    let mut done = 0;
+    let written = tokio::time::timeout(
+        LINGER,
+        poll_fn(|cx| conn.poll_write_all(cx, &answer, &mut done)),
+    )
+    .await;
+    if matches!(written, Ok(Ok(()))) {
+        close(conn).await;
+    }
+}
+
+/// Closes our side, then reads and drops what the client still sends (a body nobody read)
+/// for a moment: closing with unread bytes would reset the connection, and a reset can
+/// destroy the answer still on its way to the client.
+async fn close<S>(conn: &mut ConnIo<S>)
+where
+    S: AsyncRead + AsyncWrite + Unpin,
+{
     let _ = tokio::time::timeout(LINGER, async {
-        let mut done = 0;
-        poll_fn(|cx| conn.poll_write_all(cx, &answer, &mut done)).await?;
         conn.io.shutdown().await?;
         let mut sink = [0u8; 4096];
         let mut dropped = 0;
