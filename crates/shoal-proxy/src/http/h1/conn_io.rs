@@ -238,6 +238,67 @@ impl<S: AsyncRead + AsyncWrite + Unpin> ConnIo<S> {
     }
 }
 
+/// The socket after a protocol switch (a WebSocket tunnel), still counting its bytes into
+/// the listener's counters.
+pub(crate) struct CountedIo<S> {
+    io: S,
+    stats: Option<Arc<ListenerStats>>,
+}
+
+impl<S> ConnIo<S> {
+    /// The socket for a tunnel, and the bytes already read past the upgrade request.
+    pub(crate) fn into_tunnel(self) -> (CountedIo<S>, BytesMut) {
+        (
+            CountedIo {
+                io: self.io,
+                stats: self.stats,
+            },
+            self.rbuf,
+        )
+    }
+}
+
+impl<S: AsyncRead + Unpin> AsyncRead for CountedIo<S> {
+    fn poll_read(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut tokio::io::ReadBuf<'_>,
+    ) -> Poll<io::Result<()>> {
+        let this = self.get_mut();
+        let before = buf.filled().len();
+        let polled = Pin::new(&mut this.io).poll_read(cx, buf);
+        if let (Some(stats), Poll::Ready(Ok(()))) = (&this.stats, &polled) {
+            stats
+                .bytes_received
+                .add((buf.filled().len() - before) as u64);
+        }
+        polled
+    }
+}
+
+impl<S: AsyncWrite + Unpin> AsyncWrite for CountedIo<S> {
+    fn poll_write(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &[u8],
+    ) -> Poll<io::Result<usize>> {
+        let this = self.get_mut();
+        let written = Pin::new(&mut this.io).poll_write(cx, buf);
+        if let (Some(stats), Poll::Ready(Ok(n))) = (&this.stats, &written) {
+            stats.bytes_sent.add(*n as u64);
+        }
+        written
+    }
+
+    fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Pin::new(&mut self.get_mut().io).poll_flush(cx)
+    }
+
+    fn poll_shutdown(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Pin::new(&mut self.get_mut().io).poll_shutdown(cx)
+    }
+}
+
 /// Removes trailer fields a backend that merges trailers into the header section could
 /// take for framing, routing or credentials (RFC 9110 §6.5.1).
 fn strip_trailers(trailers: &mut http::HeaderMap) {

@@ -12,7 +12,7 @@ use std::future::poll_fn;
 use std::io;
 use std::pin::Pin;
 use std::task::Poll;
-use std::time::{SystemTime, UNIX_EPOCH};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use bytes::Bytes;
 use http::{header, Response, StatusCode};
@@ -37,6 +37,10 @@ pub(crate) struct ResponseMode {
     pub keep_alive: bool,
     /// The client takes trailers (`TE: trailers`).
     pub trailers: bool,
+    /// The longest a write may wait for the client to take bytes (the listener's
+    /// `idle_timeout`): a client that stops reading must not hold the connection, and the
+    /// backend connection behind it, for ever.
+    pub send_timeout: Duration,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -140,7 +144,7 @@ where
 
     if matches!(framing, Framing::None | Framing::HeadOnly) {
         drop(body);
-        write_all(slot, out).await?;
+        write_all(slot, out, mode.send_timeout).await?;
         return Ok(keep_alive);
     }
 
@@ -152,7 +156,7 @@ where
         let frame = match polled {
             Poll::Ready(frame) => frame,
             Poll::Pending => {
-                write_all(slot, out).await?;
+                write_all(slot, out, mode.send_timeout).await?;
                 out.clear();
                 poll_fn(|cx| Pin::new(&mut body).poll_frame(cx)).await
             }
@@ -163,7 +167,7 @@ where
             // The backend failed mid-body: the client must not take what it got for the
             // whole body, so the connection ends without the framing's end.
             Some(Err(e)) => {
-                write_all(slot, out).await?;
+                write_all(slot, out, mode.send_timeout).await?;
                 return Err(e);
             }
         };
@@ -181,7 +185,7 @@ where
                         }
                     }
                     out.extend_from_slice(b"\r\n");
-                    write_all(slot, out).await?;
+                    write_all(slot, out, mode.send_timeout).await?;
                     return Ok(keep_alive);
                 }
                 continue;
@@ -193,36 +197,41 @@ where
         sent += data.len() as u64;
         if let Framing::Length(n) = framing {
             if sent > n {
-                write_all(slot, out).await?;
+                write_all(slot, out, mode.send_timeout).await?;
                 return Err(io::Error::other("response body longer than its length"));
             }
         }
         if framing == Framing::Chunked {
             append_chunk_size(out, data.len());
         }
-        put(slot, out, data).await?;
+        put(slot, out, data, mode.send_timeout).await?;
         if framing == Framing::Chunked {
             out.extend_from_slice(b"\r\n");
         }
         if out.len() >= WRITE_BATCH {
-            write_all(slot, out).await?;
+            write_all(slot, out, mode.send_timeout).await?;
             out.clear();
         }
     }
     match framing {
         Framing::Chunked => out.extend_from_slice(b"0\r\n\r\n"),
         Framing::Length(n) if sent != n => {
-            write_all(slot, out).await?;
+            write_all(slot, out, mode.send_timeout).await?;
             return Err(io::Error::other("response body shorter than its length"));
         }
         _ => {}
     }
-    write_all(slot, out).await?;
+    write_all(slot, out, mode.send_timeout).await?;
     Ok(keep_alive)
 }
 
 /// Adds `data` to the output: copied when small, else written after what is gathered.
-async fn put<S>(slot: &mut Slot<S>, out: &mut Vec<u8>, data: Bytes) -> io::Result<()>
+async fn put<S>(
+    slot: &mut Slot<S>,
+    out: &mut Vec<u8>,
+    data: Bytes,
+    send_timeout: Duration,
+) -> io::Result<()>
 where
     S: AsyncRead + AsyncWrite + Unpin,
 {
@@ -230,17 +239,41 @@ where
         out.extend_from_slice(&data);
         return Ok(());
     }
-    write_all(slot, out).await?;
+    write_all(slot, out, send_timeout).await?;
     out.clear();
-    write_all(slot, &data).await
+    write_all(slot, &data, send_timeout).await
 }
 
-pub(crate) async fn write_all<S>(slot: &mut Slot<S>, buf: &[u8]) -> io::Result<()>
+/// Writes all of `buf`; fails when the client takes nothing for `send_timeout`. Writes that
+/// complete at once (nearly all) never touch a timer.
+async fn write_all<S>(slot: &mut Slot<S>, buf: &[u8], send_timeout: Duration) -> io::Result<()>
 where
     S: AsyncRead + AsyncWrite + Unpin,
 {
     let mut done = 0;
-    poll_fn(|cx| slot.lock().poll_write_all(cx, buf, &mut done)).await
+    let first = poll_fn(|cx| Poll::Ready(slot.lock().poll_write_all(cx, buf, &mut done))).await;
+    if let Poll::Ready(result) = first {
+        return result;
+    }
+    loop {
+        let before = done;
+        let step = tokio::time::timeout(
+            send_timeout,
+            poll_fn(|cx| slot.lock().poll_write_all(cx, buf, &mut done)),
+        )
+        .await;
+        match step {
+            Ok(result) => return result,
+            // Some bytes went: the client is slow, not gone.
+            Err(_) if done > before => continue,
+            Err(_) => {
+                return Err(io::Error::new(
+                    io::ErrorKind::TimedOut,
+                    "the client took no bytes for the idle timeout",
+                ))
+            }
+        }
+    }
 }
 
 fn append_length(out: &mut Vec<u8>, n: u64) {

@@ -196,6 +196,7 @@ where
             http10: parts.version == Version::HTTP_10,
             keep_alive,
             trailers,
+            send_timeout: limits.idle_timeout,
         };
         let (mut slot, body) = match body {
             BodyFraming::None => (Slot::Owned(conn), UpstreamBody::Empty),
@@ -254,9 +255,9 @@ where
         }
         if status == StatusCode::SWITCHING_PROTOCOLS {
             if let Some(pending) = ctx.tunnel.take() {
-                let early = std::mem::take(&mut next.rbuf);
+                let (client, early) = next.into_tunnel();
                 // Boxed: a tunnel's state should not be in every connection's.
-                Box::pin(tunnel::run(pending, next.io, &early)).await;
+                Box::pin(tunnel::run(pending, client, &early)).await;
             }
             return Served::Done;
         }
