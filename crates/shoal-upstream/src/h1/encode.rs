@@ -39,9 +39,16 @@ pub(crate) fn encode_head(parts: &Parts, framing: BodyFraming, out: &mut Vec<u8>
 
 /// Appends one chunk (size line, data, CRLF) to `out`.
 pub(crate) fn encode_chunk(data: &[u8], out: &mut Vec<u8>) {
+    chunk_size_line(data.len(), out);
+    out.extend_from_slice(data);
+    out.extend_from_slice(b"\r\n");
+}
+
+/// Appends a chunk's size line (`1f\r\n`), hex by hand (no `format!` per chunk).
+pub fn chunk_size_line(size: usize, out: &mut Vec<u8>) {
     const HEX: &[u8; 16] = b"0123456789abcdef";
     let mut digits = [0u8; 16];
-    let mut n = data.len();
+    let mut n = size;
     let mut i = digits.len();
     loop {
         i -= 1;
@@ -52,8 +59,6 @@ pub(crate) fn encode_chunk(data: &[u8], out: &mut Vec<u8>) {
         }
     }
     out.extend_from_slice(&digits[i..]);
-    out.extend_from_slice(b"\r\n");
-    out.extend_from_slice(data);
     out.extend_from_slice(b"\r\n");
 }
 

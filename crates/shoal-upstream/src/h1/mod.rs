@@ -6,11 +6,14 @@
 mod backend_conn;
 mod chunked;
 mod encode;
+mod head_fields;
 mod response_body;
 mod response_head;
 
 pub use backend_conn::{BackendConn, ExchangeError};
 pub use chunked::{ChunkedDecoder, ChunkedError, Piece};
+pub use encode::chunk_size_line;
+pub use head_fields::{locate, FieldOffsets, OutOfHead};
 pub use response_body::{Release, ResponseBody};
 pub use response_head::{
     parse_head, parse_upgrade_head, Framing, HeadError, ResponseHead, MAX_HEAD_BYTES,

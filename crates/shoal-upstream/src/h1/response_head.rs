@@ -5,14 +5,14 @@ use std::mem::MaybeUninit;
 
 use bytes::{Buf, BytesMut};
 use http::header::{self, HeaderMap, HeaderName, HeaderValue};
+
+use super::head_fields::FieldOffsets;
 use http::{StatusCode, Version};
 
 /// Largest response head accepted from a backend.
 pub const MAX_HEAD_BYTES: usize = 64 * 1024;
 /// Most header fields accepted in a response head.
 const MAX_FIELDS: usize = 128;
-/// Fields whose offsets fit on the stack while a head is taken apart.
-const FEW_FIELDS: usize = 24;
 
 /// How a response body is delimited on the wire.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -107,53 +107,20 @@ fn parse(
             buf.advance(used);
             continue;
         }
-        // Field values are kept as slices of the head's bytes rather than copied: one
-        // allocation for the head instead of one per value. Their offsets wait on the stack
-        // (for the usual few fields) while the head is split off.
-        let base = buf.as_ptr() as usize;
-        let offset = |s: &[u8]| -> Result<(u32, u32), HeadError> {
-            // httparse's slices are subslices of `buf`; checked anyway, since slicing out of
-            // range would panic.
-            let start = (s.as_ptr() as usize).wrapping_sub(base);
-            let end = start.wrapping_add(s.len());
-            if s.is_empty() {
-                Ok((0, 0))
-            } else if start < end && end <= used {
-                Ok((start as u32, end as u32))
-            } else {
-                Err(HeadError::Malformed("invalid header field"))
-            }
-        };
-        let count = response.headers.len();
-        let mut few = [(0u32, 0u32, 0u32, 0u32); FEW_FIELDS];
-        let mut many = Vec::new();
-        let spans: &mut [(u32, u32, u32, u32)] = if count <= FEW_FIELDS {
-            &mut few[..count]
-        } else {
-            many.resize(count, (0, 0, 0, 0));
-            &mut many
-        };
-        for (span, field) in spans.iter_mut().zip(response.headers.iter()) {
-            let (ns, ne) = offset(field.name.as_bytes())?;
-            let (vs, ve) = offset(field.value)?;
-            *span = (ns, ne, vs, ve);
-        }
+        let fields = FieldOffsets::of(buf, used, response.headers)
+            .map_err(|_| HeadError::Malformed("invalid header field"))?;
         let head = buf.split_to(used).freeze();
-        let mut headers = HeaderMap::with_capacity(count);
         // Which framing fields are there, noted on the way: most heads then need no lookup.
         let mut seen = Seen::default();
-        for &(ns, ne, vs, ve) in spans.iter() {
-            let name = HeaderName::from_bytes(&head[ns as usize..ne as usize])
-                .map_err(|_| HeadError::Malformed("invalid header name"))?;
-            let value = if vs == ve {
-                HeaderValue::from_static("")
-            } else {
-                HeaderValue::from_maybe_shared(head.slice(vs as usize..ve as usize))
-                    .map_err(|_| HeadError::Malformed("invalid header value"))?
-            };
-            seen.note(&name, &value);
-            headers.append(name, value);
-        }
+        let mut headers = fields.into_map(
+            &head,
+            0,
+            HeadError::Malformed("invalid header field"),
+            |name, value| {
+                seen.note(name, value);
+                Ok(())
+            },
+        )?;
         let no_body = head_request
             || switching
             || status == StatusCode::NO_CONTENT

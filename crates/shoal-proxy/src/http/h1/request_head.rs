@@ -16,14 +16,13 @@
 use std::mem::MaybeUninit;
 
 use bytes::BytesMut;
-use http::header::{self, HeaderMap, HeaderName, HeaderValue};
+use http::header::{self, HeaderName, HeaderValue};
 use http::request::Parts;
 use http::{Method, Request, StatusCode, Uri, Version};
+use shoal_upstream::h1::{locate, FieldOffsets};
 
 /// Most header fields accepted in a request head (hyper's default too).
 pub(crate) const MAX_FIELDS: usize = 100;
-/// Fields whose offsets fit on the stack while a head is taken apart.
-const FEW_FIELDS: usize = 24;
 /// Longest request target (what `http::Uri` can hold).
 pub(crate) const MAX_TARGET: usize = 65534;
 
@@ -46,9 +45,6 @@ pub(crate) struct RequestHead {
     /// `TE: trailers`: the client takes trailer fields in a chunked response.
     pub trailers: bool,
 }
-
-/// Offsets of one field in the head: name start and end, value start and end.
-type Span = (u32, u32, u32, u32);
 
 /// Parses a request head from the front of `buf`, consuming it. `Ok(None)`: more bytes are
 /// needed. `Err(status)`: the head is refused with that status (the connection then closes).
@@ -92,20 +88,6 @@ pub(crate) fn parse(
         .method
         .and_then(|m| Method::from_bytes(m.as_bytes()).ok())
         .ok_or(StatusCode::BAD_REQUEST)?;
-    // Everything httparse returned is a subslice of `buf`: remember where, so that after the
-    // head is split off (and frozen) the values can be sliced out of it without a copy.
-    let base = buf.as_ptr() as usize;
-    let offset = |s: &[u8]| -> Result<(u32, u32), StatusCode> {
-        let start = (s.as_ptr() as usize).wrapping_sub(base);
-        let end = start.wrapping_add(s.len());
-        if s.is_empty() {
-            Ok((0, 0))
-        } else if start < end && end <= used {
-            Ok((start as u32, end as u32))
-        } else {
-            Err(StatusCode::BAD_REQUEST)
-        }
-    };
     let target = request.path.ok_or(StatusCode::BAD_REQUEST)?;
     if target.len() > MAX_TARGET {
         return Err(StatusCode::URI_TOO_LONG);
@@ -115,43 +97,21 @@ pub(crate) fn parse(
     if target.contains('#') {
         return Err(StatusCode::BAD_REQUEST);
     }
-    let target = offset(target.as_bytes())?;
-    let count = request.headers.len();
-    // On the stack for the usual few fields (zeroing room for all of them showed in
-    // profiles); on the heap for more.
-    let mut few: [Span; FEW_FIELDS] = [(0, 0, 0, 0); FEW_FIELDS];
-    let mut many: Vec<Span> = Vec::new();
-    let spans: &mut [Span] = if count <= FEW_FIELDS {
-        &mut few[..count]
-    } else {
-        many.resize(count, (0, 0, 0, 0));
-        &mut many
-    };
-    for (span, field) in spans.iter_mut().zip(request.headers.iter()) {
-        let (ns, ne) = offset(field.name.as_bytes())?;
-        let (vs, ve) = offset(field.value)?;
-        *span = (ns, ne, vs, ve);
-    }
+    // Everything httparse returned is a subslice of `buf`: where, so that the values can be
+    // sliced out of the head once it is split off (shoal-upstream's `FieldOffsets`).
+    let target = locate(buf, used, target.as_bytes()).map_err(|_| StatusCode::BAD_REQUEST)?;
+    let fields =
+        FieldOffsets::of(buf, used, request.headers).map_err(|_| StatusCode::BAD_REQUEST)?;
     let head = buf.split_to(used).freeze();
     let uri = Uri::from_maybe_shared(head.slice(target.0 as usize..target.1 as usize))
         .map_err(|_| StatusCode::BAD_REQUEST)?;
 
     // Room for the fields the request path adds (forwarded-for/proto/host, request id,
     // traceparent), so that the map does not grow on the way.
-    let mut headers = HeaderMap::with_capacity(count + 6);
     let mut facts = Facts::default();
-    for &(ns, ne, vs, ve) in spans.iter() {
-        let name = HeaderName::from_bytes(&head[ns as usize..ne as usize])
-            .map_err(|_| StatusCode::BAD_REQUEST)?;
-        let value = if vs == ve {
-            HeaderValue::from_static("")
-        } else {
-            HeaderValue::from_maybe_shared(head.slice(vs as usize..ve as usize))
-                .map_err(|_| StatusCode::BAD_REQUEST)?
-        };
-        facts.note(&name, &value)?;
-        headers.append(name, value);
-    }
+    let mut headers = fields.into_map(&head, 6, StatusCode::BAD_REQUEST, |name, value| {
+        facts.note(name, value)
+    })?;
     let body = facts.framing(version)?;
     if let (Some(n), true) = (facts.length, facts.length_fields > 1 || facts.length_list) {
         // `5, 5` or the field twice: the backend gets one clean value.

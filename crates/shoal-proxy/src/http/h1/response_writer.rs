@@ -19,6 +19,8 @@ use http::{header, Response, StatusCode};
 use http_body::Body;
 use tokio::io::{AsyncRead, AsyncWrite};
 
+use shoal_upstream::h1::chunk_size_line;
+
 use super::conn_io::Slot;
 use crate::http::body::ProxyBody;
 
@@ -202,7 +204,7 @@ where
             }
         }
         if framing == Framing::Chunked {
-            append_chunk_size(out, data.len());
+            chunk_size_line(data.len(), out);
         }
         put(slot, out, data, mode.send_timeout).await?;
         if framing == Framing::Chunked {
@@ -293,23 +295,6 @@ fn append_length(out: &mut Vec<u8>, n: u64) {
     out.extend_from_slice(b"\r\n");
 }
 
-fn append_chunk_size(out: &mut Vec<u8>, n: usize) {
-    const HEX: &[u8; 16] = b"0123456789abcdef";
-    let mut digits = [0u8; 16];
-    let mut i = digits.len();
-    let mut n = n;
-    loop {
-        i -= 1;
-        digits[i] = HEX[n & 0xf];
-        n >>= 4;
-        if n == 0 {
-            break;
-        }
-    }
-    out.extend_from_slice(&digits[i..]);
-    out.extend_from_slice(b"\r\n");
-}
-
 thread_local! {
     /// The `Date` value of the current second, formatted once per second per worker.
     static DATE: RefCell<(u64, Vec<u8>)> = const { RefCell::new((u64::MAX, Vec::new())) };
@@ -339,8 +324,8 @@ mod tests {
         let mut out = Vec::new();
         append_length(&mut out, 0);
         append_length(&mut out, 1234567890);
-        append_chunk_size(&mut out, 0x1f);
-        append_chunk_size(&mut out, 0);
+        chunk_size_line(0x1f, &mut out);
+        chunk_size_line(0, &mut out);
         assert_eq!(
             &out[..],
             b"content-length: 0\r\ncontent-length: 1234567890\r\n1f\r\n0\r\n"
