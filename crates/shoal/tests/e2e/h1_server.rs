@@ -1,21 +1,29 @@
 //! shoal's own HTTP/1.1 server (`shoal-proxy/src/http/h1`) seen from raw client sockets:
 //! `100-continue`, HEAD, HTTP/1.0 keep-alive, response framing of bodies of unknown length,
 //! request bodies arriving in pieces, unread bodies skipped between requests, pipelining
-//! with bodies, `Date`, and the bodiless 204/304.
+//! with bodies, `Date`, the bodiless 204/304, a client that stops reading a large answer
+//! (cut after `idle_timeout`) or reads it slowly (served whole), and WebSocket tunnels
+//! counted in the listener's byte counters.
 //!
-//! Waits are reads bounded by a timeout, or [`eventually`] on the listener's
-//! `bytes_received` counter (what the server has read from its clients), never sleeps.
+//! Waits are reads bounded by a timeout, or [`eventually`] on the listener's counters
+//! (bytes read from and written to its clients, open connections), never sleeps. The one
+//! pause, in the slow reader, only paces that client.
 
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex, PoisonError};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
-use shoal_test_support::{eventually, TestBackend, TestProxy};
+use futures_util::{SinkExt, StreamExt};
+use shoal_test_support::{eventually, TestBackend, TestProxy, TestWsBackend};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::net::{TcpListener, TcpStream};
+use tokio::net::{TcpListener, TcpSocket, TcpStream};
 use tokio::task::JoinHandle;
+use tokio_tungstenite::tungstenite::protocol::Role;
+use tokio_tungstenite::tungstenite::Message;
+use tokio_tungstenite::{MaybeTlsStream, WebSocketStream};
 
 use crate::support::*;
+use crate::websocket::{next, ws_config, Ws};
 
 /// Bound on every single wait of these tests (they pass in milliseconds).
 const WAIT: Duration = Duration::from_secs(5);
@@ -1005,4 +1013,447 @@ async fn no_content_and_not_modified_carry_no_body_and_the_connection_goes_on() 
     );
     assert_eq!(no_content.hits(), 1);
     assert_eq!(not_modified.heads().len(), 1);
+}
+
+// ----- 10. A client that does not take its answer -----
+
+/// The listener's `idle_timeout` in the tests below: also the longest a response write may
+/// wait for a client that takes no bytes.
+const IDLE: Duration = Duration::from_millis(300);
+
+/// A body with a pattern, so that a lost, repeated or reordered piece shows.
+fn patterned(len: usize) -> Vec<u8> {
+    (0..len).map(|i| (i % 251) as u8).collect()
+}
+
+/// Listener `web` with `idle_timeout = IDLE`, everything to `backend`.
+fn proxy_with_idle_timeout(backend: &TestBackend) -> TestProxy {
+    TestProxy::start(&config(
+        1,
+        &format!("idle_timeout = \"{}ms\"", IDLE.as_millis()),
+        &format!(
+            "{}{}",
+            route("", "upstream = \"app\"", ""),
+            upstream("app", "round_robin", &[backend], "")
+        ),
+    ))
+}
+
+/// Bytes the `web` listener has written to its clients so far.
+fn bytes_written(proxy: &TestProxy) -> u64 {
+    proxy
+        .proxy()
+        .snapshot()
+        .listener("web")
+        .expect("listener web")
+        .stats
+        .bytes_sent
+        .get()
+}
+
+/// Client connections open on the `web` listener now.
+fn open_connections(proxy: &TestProxy) -> usize {
+    proxy
+        .proxy()
+        .connection_counts()
+        .into_iter()
+        .find(|(name, _)| name == "web")
+        .map_or(0, |(_, n)| n)
+}
+
+/// A client connection with a fixed receive buffer (setting it turns the kernel's
+/// autotuning off): what the proxy can push ahead of a client's reading is then its own
+/// send buffer plus this, whatever the host's limits let a buffer grow to.
+async fn fixed_window_client(addr: SocketAddr) -> Wire {
+    let socket = TcpSocket::new_v4().expect("socket");
+    socket.set_recv_buffer_size(256 * 1024).expect("SO_RCVBUF");
+    let stream = socket
+        .connect(addr)
+        .await
+        .unwrap_or_else(|e| panic!("connect {addr}: {e}"));
+    stream.set_nodelay(true).expect("nodelay");
+    Wire {
+        stream,
+        buf: Vec::new(),
+    }
+}
+
+/// Where two byte strings first differ, within the shorter one's length.
+fn first_difference(a: &[u8], b: &[u8]) -> Option<usize> {
+    a.iter().zip(b).position(|(x, y)| x != y)
+}
+
+#[tokio::test]
+async fn client_that_stops_reading_a_large_answer_is_closed_after_idle_timeout() {
+    // Far more than socket buffers hold (the proxy's send buffer is at most a few MiB, the
+    // client's receive buffer is fixed at 256 KiB): the proxy's writes must stall.
+    const LEN: usize = 16 << 20;
+    let body = patterned(LEN);
+    let backend = TestBackend::http().name("big").body(body.clone()).await;
+    let proxy = proxy_with_idle_timeout(&backend);
+    let mut wire = fixed_window_client(proxy.addr()).await;
+    let request = get_req("/big");
+    wire.send(request.as_bytes()).await;
+    let sent_at = Instant::now();
+
+    // The proxy has the whole request; from here only the client not reading holds the
+    // answer up. The connection is open (it cannot be given up before IDLE).
+    until_read(&proxy, request.len() as u64).await;
+    assert_eq!(
+        open_connections(&proxy),
+        1,
+        "the connection is open while its answer is written"
+    );
+
+    // The client takes nothing: the proxy gives the connection up on its own.
+    eventually(WAIT, || async { open_connections(&proxy) == 0 }).await;
+    let closed_after = sent_at.elapsed();
+    assert!(
+        closed_after >= IDLE,
+        "given up after {closed_after:?}, before idle_timeout ({IDLE:?})"
+    );
+    assert!(
+        closed_after < Duration::from_millis(2500),
+        "given up only after {closed_after:?} (idle_timeout {IDLE:?})"
+    );
+    let written = bytes_written(&proxy);
+    assert!(
+        written < LEN as u64,
+        "the proxy wrote {written} bytes, the whole answer: the close was not a send timeout \
+         (the body fit in the socket buffers; make it larger)"
+    );
+    // The backend side is let go with it: its in-flight mark is gone (it is only dropped
+    // with the unfinished response body; the answer cannot have ended normally).
+    eventually(WAIT, || async {
+        backend_state(&proxy, "app", backend.addr()).map(|b| b.in_flight()) == Some(0)
+    })
+    .await;
+
+    // Reading now: the head, the part of the body that was written, then the end — well
+    // short of the announced length.
+    let head = wire.head().await;
+    assert_eq!(head.status, 200, "{:?}", head.text);
+    assert_eq!(
+        head.header("content-length"),
+        Some(LEN.to_string().as_str()),
+        "{:?}",
+        head.text
+    );
+    let got = wire.until_close().await;
+    assert!(
+        got.len() < LEN,
+        "the whole body arrived ({} bytes) although the proxy gave the connection up",
+        got.len()
+    );
+    assert!(
+        got == body[..got.len()],
+        "what arrived is not the start of the body: it differs from byte {:?}",
+        first_difference(&got, &body)
+    );
+    assert_eq!(backend.hits(), 1);
+}
+
+#[tokio::test]
+async fn client_reading_a_large_answer_slowly_but_steadily_gets_all_of_it() {
+    const LEN: usize = 16 << 20;
+    // Bytes per second the client takes at most: the answer takes LEN / RATE = 800 ms,
+    // well over idle_timeout, yet some bytes go every few milliseconds.
+    const RATE: f64 = 20.0 * 1024.0 * 1024.0;
+    let body = patterned(LEN);
+    let backend = TestBackend::http().name("big").body(body.clone()).await;
+    let proxy = proxy_with_idle_timeout(&backend);
+    let mut wire = fixed_window_client(proxy.addr()).await;
+    // A HEAD pipelined behind the GET shows the connection going on afterwards. (Sent
+    // later, it could find the connection closed by the keep-alive idle_timeout, whose clock
+    // starts once the answer is all in the socket buffers, while the client is still
+    // reading the last few MiB.)
+    wire.send(
+        format!(
+            "{}HEAD /again HTTP/1.1\r\nHost: a.example\r\n\r\n",
+            get_req("/big")
+        )
+        .as_bytes(),
+    )
+    .await;
+    let head = wire.head().await;
+    assert_eq!(head.status, 200, "{:?}", head.text);
+    assert_eq!(
+        head.header("content-length"),
+        Some(LEN.to_string().as_str()),
+        "{:?}",
+        head.text
+    );
+    assert_eq!(head.header("connection"), None, "{:?}", head.text);
+
+    let started = Instant::now();
+    let mut got = std::mem::take(&mut wire.buf);
+    let mut chunk = vec![0u8; 16 * 1024];
+    while got.len() < LEN {
+        // Small reads, never ahead of RATE. The pause only makes this client slow: nothing
+        // waits on it, and a reader that falls behind (a busy host) reads on at once.
+        let due = started + Duration::from_secs_f64(got.len() as f64 / RATE);
+        tokio::time::sleep_until(due.into()).await;
+        match tokio::time::timeout(WAIT, wire.stream.read(&mut chunk)).await {
+            Ok(Ok(0)) | Ok(Err(_)) => panic!(
+                "a steady reader was cut off: the connection ended after {} of {LEN} body \
+                 bytes, {:?} into the body (idle_timeout {IDLE:?})",
+                got.len(),
+                started.elapsed()
+            ),
+            Ok(Ok(n)) => got.extend_from_slice(&chunk[..n]),
+            Err(_) => panic!(
+                "nothing within {WAIT:?} after {} of {LEN} body bytes",
+                got.len()
+            ),
+        }
+    }
+    let took = started.elapsed();
+    // Paced, the last read came at least this late: the answer outlasted idle_timeout
+    // twice over, so a clock on the whole answer (not on progress) would have cut it.
+    assert!(
+        took >= 2 * IDLE,
+        "the body took only {took:?}: the test needs it slower than 2 × {IDLE:?}"
+    );
+    // Bytes past the body belong to the HEAD's answer.
+    wire.buf = got.split_off(LEN);
+    assert!(
+        got == body,
+        "the body differs from the backend's from byte {:?}",
+        first_difference(&got, &body)
+    );
+
+    // The connection goes on: the pipelined HEAD is answered.
+    let head = wire.head().await;
+    assert_eq!(head.status, 200, "the connection goes on: {:?}", head.text);
+    assert_eq!(
+        head.header("content-length"),
+        Some(LEN.to_string().as_str()),
+        "{:?}",
+        head.text
+    );
+    assert_eq!(backend.hits(), 2);
+}
+
+// ----- 11. WebSocket tunnels in the listener's byte counters -----
+
+/// The bytes of one WebSocket frame carrying `payload` bytes (RFC 6455 §5.2): 2, then a
+/// 16- or 64-bit extended length for payloads over 125 or 65 535 bytes, then a 4-byte mask
+/// on frames from a client.
+fn ws_frame_len(payload: usize, from_client: bool) -> u64 {
+    let length = match payload {
+        0..=125 => 0,
+        126..=65_535 => 2,
+        _ => 8,
+    };
+    let mask = if from_client { 4 } else { 0 };
+    (2 + length + mask + payload) as u64
+}
+
+/// Opens a WebSocket through `proxy` with the handshake done by hand, so that its bytes are
+/// known exactly: the stream, and the sizes of the upgrade request and of the 101 head. (The
+/// counters cannot be read as a baseline once the 101 has arrived: the proxy counts its
+/// write as the call returns, which can be just after the client has the bytes.)
+async fn ws_by_hand(proxy: SocketAddr, path: &str) -> (Ws, u64, u64) {
+    let mut stream = TcpStream::connect(proxy)
+        .await
+        .unwrap_or_else(|e| panic!("connect {proxy}: {e}"));
+    let request = format!(
+        "GET {path} HTTP/1.1\r\nHost: a.example\r\nConnection: Upgrade\r\n\
+         Upgrade: websocket\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n\
+         Sec-WebSocket-Version: 13\r\n\r\n"
+    );
+    stream
+        .write_all(request.as_bytes())
+        .await
+        .expect("write the upgrade request");
+    // Byte by byte: nothing after the head may be taken from the socket here.
+    let mut head = Vec::new();
+    let mut byte = [0u8; 1];
+    while !head.ends_with(b"\r\n\r\n") {
+        match tokio::time::timeout(WAIT, stream.read(&mut byte)).await {
+            Ok(Ok(1)) => head.push(byte[0]),
+            other => panic!(
+                "no whole 101 head ({other:?}): {:?}",
+                String::from_utf8_lossy(&head)
+            ),
+        }
+    }
+    assert!(
+        head.starts_with(b"HTTP/1.1 101 "),
+        "{:?}",
+        String::from_utf8_lossy(&head)
+    );
+    let ws =
+        WebSocketStream::from_raw_socket(MaybeTlsStream::Plain(stream), Role::Client, None).await;
+    (ws, request.len() as u64, head.len() as u64)
+}
+
+/// The `web` listener's counts (read from clients, written to them) once together they
+/// have reached `total`. Each count is made as its socket call returns, so it can land just
+/// after the peer has the bytes; waiting on the sum lets a count put in the wrong direction
+/// (or made twice) show in the asserts after it.
+async fn counted(proxy: &TestProxy, total: u64) -> (u64, u64) {
+    eventually(WAIT, || async {
+        bytes_read(proxy) + bytes_written(proxy) >= total
+    })
+    .await;
+    (bytes_read(proxy), bytes_written(proxy))
+}
+
+#[tokio::test]
+async fn websocket_tunnel_bytes_are_counted_by_the_listener() {
+    let backend = TestWsBackend::echo("ws").await;
+    let proxy = TestProxy::start(&ws_config(&[backend.addr()], "round_robin", "", "5s"));
+    let (mut ws, request, answer) = ws_by_hand(proxy.addr(), "/chat").await;
+
+    let big: Vec<u8> = (0..300_000u32).map(|i| (i % 253) as u8).collect();
+    // Each length framing: 7-bit, 16-bit and 64-bit lengths.
+    let messages = [
+        Message::text("hello"),
+        Message::binary(vec![7u8; 300]),
+        Message::binary(big),
+        Message::text("abcdefghij".repeat(7_000)),
+    ];
+    let (mut payload, mut up, mut down) = (0u64, 0u64, 0u64);
+    for message in &messages {
+        ws.send(message.clone()).await.expect("send");
+        assert_eq!(&next(&mut ws, WAIT).await, message, "echoed");
+        payload += message.len() as u64;
+        up += ws_frame_len(message.len(), true);
+        down += ws_frame_len(message.len(), false);
+    }
+
+    // This listener has had this one connection: its handshake, then the tunnel.
+    let (read, written) = counted(&proxy, request + answer + up + down).await;
+    let (read, written) = (read - request, written - answer);
+    assert!(
+        read >= payload && written >= payload,
+        "{payload} bytes of messages went each way after the upgrade; counted: {read} read \
+         from the client, {written} written to it"
+    );
+    assert_eq!(
+        read,
+        up,
+        "bytes read from the client after the upgrade: its {} frames",
+        messages.len()
+    );
+    assert_eq!(
+        written,
+        down,
+        "bytes written to the client after the upgrade: the {} echoes",
+        messages.len()
+    );
+    ws.close(None).await.expect("close");
+}
+
+/// A WebSocket backend that answers each binary message of `n` bytes with one of `4 n`, so
+/// that the two directions of a tunnel carry different amounts.
+async fn amplifying_ws_backend() -> (SocketAddr, JoinHandle<()>) {
+    let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
+    let addr = listener.local_addr().expect("addr");
+    let task = tokio::spawn(async move {
+        while let Ok((stream, _)) = listener.accept().await {
+            tokio::spawn(async move {
+                let Ok(mut ws) = tokio_tungstenite::accept_async(stream).await else {
+                    return;
+                };
+                while let Some(Ok(message)) = ws.next().await {
+                    if let Message::Binary(data) = message {
+                        let answer = Message::binary(vec![b'a'; data.len() * 4]);
+                        if ws.send(answer).await.is_err() {
+                            return;
+                        }
+                    }
+                }
+            });
+        }
+    });
+    (addr, task)
+}
+
+#[tokio::test]
+async fn websocket_bytes_are_counted_in_their_own_direction() {
+    let (addr, task) = amplifying_ws_backend().await;
+    let proxy = TestProxy::start(&ws_config(&[addr], "round_robin", "", "5s"));
+    let (mut ws, request, answer) = ws_by_hand(proxy.addr(), "/amplify").await;
+
+    const UP: usize = 50_000;
+    ws.send(Message::binary(vec![b'u'; UP]))
+        .await
+        .expect("send");
+    match next(&mut ws, WAIT).await {
+        Message::Binary(data) => assert_eq!(data.len(), 4 * UP, "the backend's answer"),
+        other => panic!("not the backend's binary answer: {other:?}"),
+    }
+    let (up, down) = (ws_frame_len(UP, true), ws_frame_len(4 * UP, false));
+    let (read, written) = counted(&proxy, request + answer + up + down).await;
+    assert_eq!(
+        (read - request, written - answer),
+        (up, down),
+        "(read from the client, written to it) after the upgrade: one {UP}-byte message up, \
+         one of {} bytes down",
+        4 * UP
+    );
+    task.abort();
+}
+
+#[tokio::test]
+async fn websocket_bytes_sent_along_with_the_handshake_are_counted_once() {
+    // A backend that greets in the same write as its 101, then echoes raw bytes.
+    const GREETING: [u8; 7] = [0x81, 5, b'h', b'e', b'l', b'l', b'o'];
+    let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
+    let addr = listener.local_addr().expect("addr");
+    let backend = tokio::spawn(async move {
+        let Ok((mut stream, _)) = listener.accept().await else {
+            return;
+        };
+        let mut head = Vec::new();
+        let mut byte = [0u8; 1];
+        while !head.ends_with(b"\r\n\r\n") {
+            if stream.read_exact(&mut byte).await.is_err() {
+                return;
+            }
+            head.push(byte[0]);
+        }
+        let mut answer = b"HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\n\
+            Connection: Upgrade\r\nSec-WebSocket-Accept: s3pPLMBiTxaQ9kYGzzhZRbK+xOo=\r\n\r\n"
+            .to_vec();
+        answer.extend_from_slice(&GREETING);
+        let _ = stream.write_all(&answer).await;
+        let mut buf = [0u8; 1024];
+        while let Ok(n) = stream.read(&mut buf).await {
+            if n == 0 || stream.write_all(&buf[..n]).await.is_err() {
+                break;
+            }
+        }
+    });
+    let proxy = TestProxy::start(&ws_config(&[addr], "round_robin", "", "5s"));
+    let mut wire = Wire::connect(proxy.addr()).await;
+    // The client's first frame goes with its upgrade request: the server reads it with the
+    // head, before there is a tunnel, and hands it to the tunnel unread.
+    let frame = [0x82, 0x82, 1, 2, 3, 4, b'o' ^ 1, b'k' ^ 2];
+    let request = "GET /early HTTP/1.1\r\nHost: a.example\r\nConnection: Upgrade\r\n\
+        Upgrade: websocket\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n\
+        Sec-WebSocket-Version: 13\r\n\r\n";
+    let mut bytes = request.as_bytes().to_vec();
+    bytes.extend_from_slice(&frame);
+    wire.send(&bytes).await;
+    let head = wire.head().await;
+    assert_eq!(head.status, 101, "{:?}", head.text);
+    let after = wire
+        .take(GREETING.len() + frame.len(), "greeting and echo")
+        .await;
+    assert_eq!(after[..GREETING.len()], GREETING, "the greeting first");
+    assert_eq!(after[GREETING.len()..], frame, "then our frame echoed");
+
+    let want_read = (request.len() + frame.len()) as u64;
+    let want_written = (head.text.len() + GREETING.len() + frame.len()) as u64;
+    let (read, written) = counted(&proxy, want_read + want_written).await;
+    assert_eq!(
+        (read, written),
+        (want_read, want_written),
+        "(read from the client, written to it): the upgrade request and the frame sent with \
+         it, each once; the 101, the greeting the backend sent with it, and the echo"
+    );
+    backend.abort();
 }
