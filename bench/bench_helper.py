@@ -494,11 +494,12 @@ def cmd_summary(args):
     # per-round raw numbers
     md.append("<details><summary>per-round numbers</summary>")
     md.append("")
-    md.append("| proxy | mode | round | req/s | p50 ms | p99 ms | CPU-us/req | CPU0-us/req | proxy CPU% | cpu0 busy% | cpu0 irq% | cpu1 busy% | other CPU% | HWM MiB | flags |")
-    md.append("|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|")
+    md.append("| proxy | mode | round | req/s | p50 ms | p99 ms | CPU-us/req | user-us/req | CPU0-us/req | proxy CPU% | cpu0 busy% | cpu0 irq% | cpu1 busy% | other CPU% | HWM MiB | flags |")
+    md.append("|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|")
     for r in rows:
         md.append(f"| {r['proxy']} | {r['mode']} | {r['round']} | {r['rps']:.0f} | {fmt(r['p50_ms'], '.3f')} | "
-                  f"{fmt(r['p99_ms'], '.3f')} | {fmt(r['cpu_us_per_req'], '.2f')} | {fmt(r.get('cpu0_us_per_req'), '.2f')} | "
+                  f"{fmt(r['p99_ms'], '.3f')} | {fmt(r['cpu_us_per_req'], '.2f')} | {fmt(r.get('user_us_per_req'), '.2f')} | "
+                  f"{fmt(r.get('cpu0_us_per_req'), '.2f')} | "
                   f"{r['proxy_cpu_pct']:.0f} | {fmt(r.get('cpu0_busy_pct'), '.0f')} | "
                   f"{fmt(r.get('cpu0_irq_pct'), '.0f')} | {fmt(r.get('cpu1_busy_pct'), '.0f')} | "
                   f"{fmt(r.get('foreign_cpu_pct'), '.0f')} | {r.get('hwm_kb', 0) / 1024:.1f} | "
