@@ -182,7 +182,12 @@ async fn serve<S>(
 {
     let ctx = Arc::new(ctx);
     let mut stop = Stop::new(shutdown);
-    let conn = ConnIo::new(stream, BytesMut::new(), ctx.listener_stats.clone());
+    let conn = ConnIo::new(
+        stream,
+        BytesMut::new(),
+        ctx.listener_stats.clone(),
+        limits.idle_timeout,
+    );
     let conn = if alpn_h2 {
         conn
     } else {

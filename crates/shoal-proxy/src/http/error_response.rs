@@ -46,6 +46,14 @@ pub(crate) enum ProxyError {
 impl ProxyError {
     pub(crate) fn status(&self) -> StatusCode {
         match self {
+            // A body that stopped arriving: the client was too slow, not wrong.
+            ProxyError::ClientBody(cause)
+                if cause
+                    .downcast_ref::<std::io::Error>()
+                    .is_some_and(|e| e.kind() == std::io::ErrorKind::TimedOut) =>
+            {
+                StatusCode::REQUEST_TIMEOUT
+            }
             ProxyError::BadHost | ProxyError::BadRequest(_) | ProxyError::ClientBody(_) => {
                 StatusCode::BAD_REQUEST
             }

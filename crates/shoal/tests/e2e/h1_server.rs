@@ -1234,6 +1234,36 @@ async fn client_reading_a_large_answer_slowly_but_steadily_gets_all_of_it() {
     assert_eq!(backend.hits(), 2);
 }
 
+/// A client that stops sending the body it announced gets 408 after `idle_timeout` with no
+/// body byte, and the connection closes; the backend, which had the head, never receives a
+/// whole request.
+#[tokio::test]
+async fn a_request_body_that_stops_coming_gets_408_after_idle_timeout() {
+    let backend = TestBackend::http().name("b").await;
+    let proxy = proxy_with_idle_timeout(&backend);
+    let mut wire = Wire::connect(proxy.addr()).await;
+    let mut request =
+        b"POST /upload HTTP/1.1\r\nHost: a.example\r\nContent-Length: 100\r\n\r\n".to_vec();
+    request.extend_from_slice(&[b'x'; 10]);
+    let started = std::time::Instant::now();
+    wire.send(&request).await;
+    let (head, body) = wire.response().await;
+    let waited = started.elapsed();
+    assert_eq!(head.status, 408, "{:?}", head.text);
+    assert!(
+        String::from_utf8_lossy(&body).contains("request body"),
+        "the cause is named: {:?}",
+        String::from_utf8_lossy(&body)
+    );
+    assert!(
+        waited >= IDLE,
+        "answered after {waited:?}, before idle_timeout ({IDLE:?})"
+    );
+    assert_eq!(head.header("connection"), Some("close"), "{:?}", head.text);
+    wire.assert_closed("the body never completed").await;
+    assert_eq!(backend.hits(), 0, "no whole request reached the backend");
+}
+
 // ----- 11. WebSocket tunnels in the listener's byte counters -----
 
 /// The bytes of one WebSocket frame carrying `payload` bytes (RFC 6455 §5.2): 2, then a

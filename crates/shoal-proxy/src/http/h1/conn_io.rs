@@ -13,12 +13,15 @@ use std::ops::{Deref, DerefMut};
 use std::pin::Pin;
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::task::{ready, Context, Poll};
+use std::time::Duration;
 
 use bytes::{Buf, Bytes, BytesMut};
 use http_body::{Body, Frame, SizeHint};
+use shoal_core::loop_clock;
 use shoal_upstream::h1::{ChunkedDecoder, Piece};
 use shoal_upstream::BodyError;
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite};
+use tokio::time::Sleep;
 
 use crate::snapshot::ListenerStats;
 
@@ -51,16 +54,31 @@ pub(crate) struct ConnIo<S> {
     /// Bytes of `100 Continue` still to send before the body is read (0: none owed).
     continue_left: usize,
     stats: Option<Arc<ListenerStats>>,
+    /// How long a request body may go without a byte (the listener's `idle_timeout`): a
+    /// client that stops sending its body must not hold the request, and the backend
+    /// connection it is being sent on, for ever.
+    body_timeout: Duration,
+    /// When the body last made progress.
+    body_progress: std::time::Instant,
+    body_timer: Option<Pin<Box<Sleep>>>,
 }
 
 impl<S: AsyncRead + AsyncWrite + Unpin> ConnIo<S> {
-    pub(crate) fn new(io: S, rbuf: BytesMut, stats: Option<Arc<ListenerStats>>) -> ConnIo<S> {
+    pub(crate) fn new(
+        io: S,
+        rbuf: BytesMut,
+        stats: Option<Arc<ListenerStats>>,
+        body_timeout: Duration,
+    ) -> ConnIo<S> {
         ConnIo {
             io,
             rbuf,
             body: BodyState::Done,
             continue_left: 0,
             stats,
+            body_timeout,
+            body_progress: loop_clock::now(),
+            body_timer: None,
         }
     }
 
@@ -68,6 +86,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> ConnIo<S> {
     /// the first time the body is polled (never, if the request is answered without it).
     pub(crate) fn begin_body(&mut self, body: BodyState, expect_continue: bool) {
         self.body = body;
+        self.body_progress = loop_clock::now();
         self.continue_left = if expect_continue { CONTINUE.len() } else { 0 };
     }
 
@@ -137,6 +156,18 @@ impl<S: AsyncRead + AsyncWrite + Unpin> ConnIo<S> {
                 },
             }
         }
+    }
+
+    /// Ready when the body has made no progress for `body_timeout`.
+    fn poll_body_stall(&mut self, cx: &mut Context<'_>) -> Poll<()> {
+        let until = tokio::time::Instant::from_std(self.body_progress + self.body_timeout);
+        let timer = self
+            .body_timer
+            .get_or_insert_with(|| Box::pin(tokio::time::sleep_until(until)));
+        if timer.deadline() != until {
+            timer.as_mut().reset(until);
+        }
+        timer.as_mut().poll(cx)
     }
 
     /// The response is being written: a `100 Continue` not sent by now never will be (it
@@ -220,7 +251,18 @@ impl<S: AsyncRead + AsyncWrite + Unpin> ConnIo<S> {
                     }
                 },
             }
-            match ready!(self.poll_fill(cx)) {
+            let filled = match self.poll_fill(cx) {
+                Poll::Ready(filled) => filled,
+                Poll::Pending => {
+                    ready!(self.poll_body_stall(cx));
+                    self.body = BodyState::Failed;
+                    return Poll::Ready(Some(Err(io::Error::new(
+                        io::ErrorKind::TimedOut,
+                        "no request body bytes for the idle timeout",
+                    ))));
+                }
+            };
+            match filled {
                 Ok(0) => {
                     self.body = BodyState::Failed;
                     return Poll::Ready(Some(Err(io::Error::new(
@@ -228,7 +270,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> ConnIo<S> {
                         "the client closed the connection inside the request body",
                     ))));
                 }
-                Ok(_) => {}
+                Ok(_) => self.body_progress = loop_clock::now(),
                 Err(e) => {
                     self.body = BodyState::Failed;
                     return Poll::Ready(Some(Err(e)));
