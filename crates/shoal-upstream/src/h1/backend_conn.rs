@@ -4,6 +4,7 @@ use std::future::Future;
 use std::io;
 use std::net::SocketAddr;
 use std::pin::Pin;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::task::{Context, Poll, Waker};
 use std::time::Duration;
 
@@ -24,6 +25,32 @@ use crate::transport::Transport;
 
 /// Read buffer growth step: room for a typical response head and some body.
 const READ_RESERVE: usize = 8 * 1024;
+
+/// When the request's body last went out, as an offset from the exchange's start: the
+/// response timeout counts from there. Atomic only so that the exchange's future stays
+/// `Send` while the timeout's poll reads it; one task touches it.
+struct SendProgress {
+    start: Instant,
+    nanos: AtomicU64,
+}
+
+impl SendProgress {
+    fn new(start: Instant) -> SendProgress {
+        SendProgress {
+            start,
+            nanos: AtomicU64::new(0),
+        }
+    }
+
+    fn sent(&self) {
+        let nanos = u64::try_from(self.start.elapsed().as_nanos()).unwrap_or(u64::MAX);
+        self.nanos.store(nanos, Ordering::Relaxed);
+    }
+
+    fn last(&self) -> Instant {
+        self.start + Duration::from_nanos(self.nanos.load(Ordering::Relaxed))
+    }
+}
 
 /// Why an exchange failed. The variant says how far it got, which decides whether the
 /// request may be tried again.
@@ -159,16 +186,20 @@ impl BackendConn {
         timeout: Duration,
         upgrade: bool,
     ) -> Option<Result<ResponseHead, ExchangeError>> {
-        let deadline = Instant::from_std(shoal_core::loop_clock::now()) + timeout;
+        // The clock runs from the last body bytes sent: a client uploading slowly (each
+        // piece within its own idle timeout) is not the backend being slow to answer.
+        let start = Instant::from_std(shoal_core::loop_clock::now());
+        let progress = SendProgress::new(start);
+        let deadline = |progress: &SendProgress| progress.last() + timeout;
         let mut timer = self
             .timer
             .take()
-            .unwrap_or_else(|| Box::pin(tokio::time::sleep_until(deadline)));
-        if timer.deadline() > deadline {
-            timer.as_mut().reset(deadline);
+            .unwrap_or_else(|| Box::pin(tokio::time::sleep_until(deadline(&progress))));
+        if timer.deadline() > deadline(&progress) {
+            timer.as_mut().reset(deadline(&progress));
         }
         let result = {
-            let exchange = self.exchange_as(parts, body, upgrade);
+            let exchange = self.exchange_as(parts, body, upgrade, &progress);
             tokio::pin!(exchange);
             std::future::poll_fn(|cx| {
                 if let Poll::Ready(r) = exchange.as_mut().poll(cx) {
@@ -178,11 +209,13 @@ impl BackendConn {
                     if timer.as_mut().poll(cx).is_pending() {
                         return Poll::Pending;
                     }
-                    if Instant::now() >= deadline {
+                    let due = deadline(&progress);
+                    if Instant::now() >= due {
                         return Poll::Ready(None);
                     }
-                    // Fired at an earlier request's deadline: move on to this one's.
-                    timer.as_mut().reset(deadline);
+                    // Fired at an earlier request's deadline, or before body bytes moved it
+                    // on: wait for this one's.
+                    timer.as_mut().reset(due);
                 }
             })
             .await
@@ -198,7 +231,8 @@ impl BackendConn {
         parts: &Parts,
         body: UpstreamBody,
     ) -> Result<ResponseHead, ExchangeError> {
-        self.exchange_as(parts, body, false).await
+        self.exchange_as(parts, body, false, &SendProgress::new(Instant::now()))
+            .await
     }
 
     async fn exchange_as(
@@ -206,6 +240,7 @@ impl BackendConn {
         parts: &Parts,
         body: UpstreamBody,
         upgrade: bool,
+        progress: &SendProgress,
     ) -> Result<ResponseHead, ExchangeError> {
         let framing = match &body {
             UpstreamBody::Empty => BodyFraming::None,
@@ -241,8 +276,12 @@ impl BackendConn {
         self.flush_tls().await.map_err(ExchangeError::NoResponse)?;
         let written = match body {
             UpstreamBody::Empty => Ok(()),
-            UpstreamBody::Stream(incoming) => self.send_body(incoming, framing, u64::MAX).await,
-            UpstreamBody::Limited { body, limit, .. } => self.send_body(body, framing, limit).await,
+            UpstreamBody::Stream(incoming) => {
+                self.send_body(incoming, framing, u64::MAX, progress).await
+            }
+            UpstreamBody::Limited { body, limit, .. } => {
+                self.send_body(body, framing, limit, progress).await
+            }
             UpstreamBody::Full(bytes) => self
                 .stream
                 .write_all(&bytes)
@@ -269,6 +308,7 @@ impl BackendConn {
         mut body: crate::body::ClientBody,
         framing: BodyFraming,
         limit: u64,
+        progress: &SendProgress,
     ) -> Result<(), ExchangeError> {
         let mut sent = 0u64;
         while let Some(frame) = body.frame().await {
@@ -294,6 +334,7 @@ impl BackendConn {
                     .map_err(ExchangeError::NoResponse)?;
                     // A streamed body goes on as it comes, not when rustls's buffer fills.
                     self.flush_tls().await.map_err(ExchangeError::NoResponse)?;
+                    progress.sent();
                 }
                 Err(frame) => {
                     if let (Ok(trailers), BodyFraming::Chunked) = (frame.into_trailers(), framing) {

@@ -238,3 +238,56 @@ async fn a_request_body_that_stops_coming_gets_408_after_idle_timeout() {
     wire.assert_closed("the body never completed").await;
     assert_eq!(backend.hits(), 0, "no whole request reached the backend");
 }
+
+/// `response_timeout` counts from the last body bytes sent, not from the request's start: a
+/// client uploading slowly (each piece well within its idle timeout) past the response
+/// timeout is served, and the backend is not blamed for it.
+#[tokio::test]
+async fn a_slow_upload_longer_than_response_timeout_is_served() {
+    const RESPONSE_TIMEOUT: Duration = Duration::from_millis(400);
+    const PIECES: usize = 4;
+    let backend = TestBackend::http().name("b").await;
+    let proxy = TestProxy::start(&config(
+        1,
+        "",
+        &format!(
+            "{}{}",
+            route("", "upstream = \"app\"", ""),
+            upstream(
+                "app",
+                "round_robin",
+                &[&backend],
+                &format!("response_timeout = \"{}ms\"", RESPONSE_TIMEOUT.as_millis()),
+            )
+        ),
+    ));
+    let mut wire = Wire::connect(proxy.addr()).await;
+    let piece = [b'u'; 1000];
+    wire.send(
+        format!(
+            "POST /upload HTTP/1.1\r\nHost: a.example\r\nContent-Length: {}\r\n\r\n",
+            PIECES * piece.len()
+        )
+        .as_bytes(),
+    )
+    .await;
+    let started = std::time::Instant::now();
+    for _ in 0..PIECES {
+        // Paces the client (a slow uploader), it does not synchronise anything: each piece
+        // comes 200 ms after the last, so the whole body takes 800 ms, twice the timeout.
+        tokio::time::sleep(RESPONSE_TIMEOUT / 2).await;
+        wire.send(&piece).await;
+    }
+    let (head, _) = wire.response().await;
+    assert!(
+        started.elapsed() > RESPONSE_TIMEOUT,
+        "the upload outlasted response_timeout"
+    );
+    assert_eq!(head.status, 200, "{:?}", head.text);
+    let seen = backend.last_request().expect("the backend got the request");
+    assert_eq!(
+        seen.body.len(),
+        PIECES * piece.len(),
+        "the whole body arrived"
+    );
+}
