@@ -17,7 +17,7 @@ use http::Request;
 use hyper::body::Incoming;
 use hyper::server::conn::http2;
 use hyper::service::service_fn;
-use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
+use hyper_util::rt::{TokioIo, TokioTimer};
 use shoal_core::ShutdownSignal;
 use shoal_upstream::UpstreamBody;
 use tokio::io::{AsyncRead, AsyncWrite};
@@ -53,16 +53,35 @@ pub(crate) struct ConnContext {
     pub listener_stats: Option<Arc<ListenerStats>>,
 }
 
+/// Runs hyper's HTTP/2 stream tasks on the worker's runtime, each poll with one clock
+/// reading for the request path (`shoal_core::loop_clock`), as connection tasks have.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct StreamExecutor;
+
+impl<F> hyper::rt::Executor<F> for StreamExecutor
+where
+    F: std::future::Future + Send + 'static,
+    F::Output: Send + 'static,
+{
+    fn execute(&self, stream: F) {
+        tokio::spawn(async move {
+            let mut stream = std::pin::pin!(stream);
+            std::future::poll_fn(|cx| shoal_core::loop_clock::reading(|| stream.as_mut().poll(cx)))
+                .await
+        });
+    }
+}
+
 /// A worker's HTTP server settings (one per worker, shared by its connections).
 pub(crate) struct HttpServer {
-    h2: http2::Builder<TokioExecutor>,
+    h2: http2::Builder<StreamExecutor>,
     /// Largest HTTP/1 request head (past it: 431).
     max_header_bytes: usize,
 }
 
 impl HttpServer {
     pub(crate) fn new(max_header_bytes: usize) -> HttpServer {
-        let mut h2 = http2::Builder::new(TokioExecutor::new());
+        let mut h2 = http2::Builder::new(StreamExecutor);
         h2.timer(TokioTimer::new())
             .max_concurrent_streams(MAX_CONCURRENT_STREAMS);
         HttpServer {

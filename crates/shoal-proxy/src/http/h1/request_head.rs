@@ -148,6 +148,7 @@ struct Facts {
     transfer_encodings: u32,
     chunked: u32,
     other_codings: bool,
+    empty_coding: bool,
     chunked_last: bool,
     close: bool,
     keep_alive: bool,
@@ -170,7 +171,10 @@ impl Facts {
         } else if *name == header::TRANSFER_ENCODING {
             self.transfer_encodings += 1;
             for coding in value.as_bytes().split(|b| *b == b',') {
-                let chunked = coding.trim_ascii().eq_ignore_ascii_case(b"chunked");
+                let coding = coding.trim_ascii();
+                // An empty list element (`, chunked`) is no coding at all: malformed.
+                self.empty_coding |= coding.is_empty();
+                let chunked = coding.eq_ignore_ascii_case(b"chunked");
                 self.chunked += u32::from(chunked);
                 self.other_codings |= !chunked;
                 self.chunked_last = chunked;
@@ -208,6 +212,7 @@ impl Facts {
                 || !self.chunked_last
                 || self.transfer_encodings > 1
                 || self.chunked > 1
+                || self.empty_coding
             {
                 return Err(StatusCode::BAD_REQUEST);
             }
@@ -335,6 +340,8 @@ mod tests {
             "POST / HTTP/1.1\r\nTransfer-Encoding: chunked\r\nTransfer-Encoding: chunked\r\n\r\n",
             "POST / HTTP/1.1\r\nTransfer-Encoding: chunked, chunked\r\n\r\n",
             "POST / HTTP/1.1\r\nTransfer-Encoding: identity\r\n\r\n",
+            "POST / HTTP/1.1\r\nTransfer-Encoding: ,chunked\r\n\r\n",
+            "POST / HTTP/1.1\r\nTransfer-Encoding: chunked,\r\n\r\n",
             "GET / HTTP/1.1\r\nHost : a\r\n\r\n",
             "GET / HTTP/1.1\r\nX: a\r\n b\r\n\r\n",
             "GET / HTTP/1.1\r\nX: a\0b\r\n\r\n",
