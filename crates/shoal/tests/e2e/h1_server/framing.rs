@@ -260,6 +260,24 @@ async fn http10_with_keep_alive_serves_the_next_request() {
 
 // ----- 4. Bodies of unknown length -----
 
+/// An answer of unknown length as an HTTP/1.1 client gets it: chunked once, no length, and
+/// no `connection` field (the connection goes on).
+fn assert_chunked_keep_alive(head: &Head, path: &str) {
+    assert_eq!(
+        head.all("transfer-encoding"),
+        ["chunked"],
+        "{path}: {:?}",
+        head.text
+    );
+    assert_eq!(
+        head.header("content-length"),
+        None,
+        "{path}: {:?}",
+        head.text
+    );
+    assert_eq!(head.header("connection"), None, "{path}: {:?}", head.text);
+}
+
 #[tokio::test]
 async fn chunked_backend_answer_reaches_an_http11_client_chunked() {
     let backend = RawBackend::start(CHUNKED_ANSWER, false).await;
@@ -270,19 +288,7 @@ async fn chunked_backend_answer_reaches_an_http11_client_chunked() {
         let head = wire.head().await;
         assert_eq!(head.status, 200, "{path}: {:?}", head.text);
         assert_eq!(head.header("x-raw"), Some("chunked"), "{:?}", head.text);
-        assert_eq!(
-            head.all("transfer-encoding"),
-            ["chunked"],
-            "{path}: {:?}",
-            head.text
-        );
-        assert_eq!(
-            head.header("content-length"),
-            None,
-            "{path}: {:?}",
-            head.text
-        );
-        assert_eq!(head.header("connection"), None, "{path}: {:?}", head.text);
+        assert_chunked_keep_alive(&head, path);
         let (body, raw) = wire.chunked().await;
         assert_eq!(body, b"hello world", "{path}: chunks as sent {raw:?}");
         assert!(raw.ends_with("\r\n0\r\n\r\n"), "{path}: last chunk {raw:?}");
@@ -308,24 +314,8 @@ async fn close_delimited_backend_answer_reaches_an_http11_client_chunked() {
         wire.send(get_req(path).as_bytes()).await;
         let head = wire.head().await;
         assert_eq!(head.status, 200, "{path}: {:?}", head.text);
-        assert_eq!(
-            head.all("transfer-encoding"),
-            ["chunked"],
-            "{path}: {:?}",
-            head.text
-        );
-        assert_eq!(
-            head.header("content-length"),
-            None,
-            "{path}: {:?}",
-            head.text
-        );
-        assert_eq!(
-            head.header("connection"),
-            None,
-            "{path}: the backend's close is its own hop's: {:?}",
-            head.text
-        );
+        // The backend's close is its own hop's: the client's connection goes on.
+        assert_chunked_keep_alive(&head, path);
         let (body, raw) = wire.chunked().await;
         assert_eq!(body, b"until the backend closes", "{path}: {raw:?}");
     }
