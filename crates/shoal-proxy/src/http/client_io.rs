@@ -9,7 +9,6 @@
 //! HTTP/1.1 connections keep their own clocks (`h1/server.rs`) and use a detached
 //! [`RequestActive`].
 
-use std::future::Future;
 use std::io;
 use std::pin::Pin;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -18,8 +17,9 @@ use std::task::{Context, Poll};
 use std::time::Duration;
 
 use futures_util::task::AtomicWaker;
+use shoal_upstream::Deadline;
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
-use tokio::time::{Instant, Sleep};
+use tokio::time::Instant;
 
 use crate::snapshot::ListenerStats;
 
@@ -75,8 +75,8 @@ pub(crate) struct ClientIo<S> {
     idle_timeout: Duration,
     /// The idle clock is running (no request under way, no bytes since it started).
     idle: bool,
-    deadline: Pin<Box<Sleep>>,
-    /// When the idle clock runs out; the timer may lag behind it.
+    deadline: Deadline,
+    /// When the idle clock runs out.
     deadline_at: Instant,
     /// Nothing has been read on the connection yet.
     fresh: bool,
@@ -97,7 +97,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> ClientIo<S> {
             header_timeout,
             idle_timeout,
             idle: false,
-            deadline: Box::pin(tokio::time::sleep(header_timeout)),
+            deadline: Deadline::default(),
             deadline_at: Instant::now() + header_timeout,
             fresh: true,
             timed_out: false,
@@ -130,19 +130,8 @@ impl<S: AsyncRead + AsyncWrite + Unpin> ClientIo<S> {
             };
             self.deadline_at = Instant::now() + wait;
         }
-        // The timer may be later than the deadline (armed for an earlier, longer wait): pull
-        // it in. If it is earlier, it fires and is pushed out below: once per idle period.
-        if self.deadline.deadline() > self.deadline_at {
-            self.deadline.as_mut().reset(self.deadline_at);
-        }
-        loop {
-            if self.deadline.as_mut().poll(cx).is_pending() {
-                return Poll::Pending;
-            }
-            if Instant::now() >= self.deadline_at {
-                break;
-            }
-            self.deadline.as_mut().reset(self.deadline_at);
+        if self.deadline.poll_until(cx, self.deadline_at).is_pending() {
+            return Poll::Pending;
         }
         // Reading end-of-stream makes hyper close the connection.
         self.timed_out = true;

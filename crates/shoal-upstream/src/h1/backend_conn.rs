@@ -14,13 +14,14 @@ use http::request::Parts;
 use http::Method;
 use http_body_util::BodyExt;
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWriteExt, ReadBuf};
-use tokio::time::{Instant, Sleep};
+use tokio::time::Instant;
 
 use super::encode::{encode_chunk, encode_head, BodyFraming};
 use super::response_head::{parse_head, parse_upgrade_head, HeadError, ResponseHead};
 use crate::backend_stream::BackendStream;
 use crate::body::UpstreamBody;
 use crate::connect_error::ConnectError;
+use crate::deadline::Deadline;
 use crate::transport::Transport;
 
 /// Read buffer growth step: room for a typical response head and some body.
@@ -85,10 +86,8 @@ pub struct BackendConn {
     transport: u64,
     pub(crate) read_buf: BytesMut,
     write_buf: Vec<u8>,
-    /// The response-timeout timer, kept with the connection and moved lazily: one new timer
-    /// per request costs a timer-wheel insert and remove; this one is reset only when it
-    /// fires before its deadline (once per timeout period), or must fire earlier.
-    timer: Option<Pin<Box<Sleep>>>,
+    /// The response-timeout timer, kept with the connection (see [`Deadline`]).
+    timer: Deadline,
 }
 
 impl BackendConn {
@@ -104,7 +103,7 @@ impl BackendConn {
             transport: transport.id(),
             read_buf: BytesMut::with_capacity(READ_RESERVE),
             write_buf: Vec::with_capacity(1024),
-            timer: None,
+            timer: Deadline::default(),
         })
     }
 
@@ -191,13 +190,7 @@ impl BackendConn {
         let start = Instant::from_std(shoal_core::loop_clock::now());
         let progress = SendProgress::new(start);
         let deadline = |progress: &SendProgress| progress.last() + timeout;
-        let mut timer = self
-            .timer
-            .take()
-            .unwrap_or_else(|| Box::pin(tokio::time::sleep_until(deadline(&progress))));
-        if timer.deadline() > deadline(&progress) {
-            timer.as_mut().reset(deadline(&progress));
-        }
+        let mut timer = std::mem::take(&mut self.timer);
         let result = {
             let exchange = self.exchange_as(parts, body, upgrade, &progress);
             tokio::pin!(exchange);
@@ -205,22 +198,12 @@ impl BackendConn {
                 if let Poll::Ready(r) = exchange.as_mut().poll(cx) {
                     return Poll::Ready(Some(r));
                 }
-                loop {
-                    if timer.as_mut().poll(cx).is_pending() {
-                        return Poll::Pending;
-                    }
-                    let due = deadline(&progress);
-                    if Instant::now() >= due {
-                        return Poll::Ready(None);
-                    }
-                    // Fired at an earlier request's deadline, or before body bytes moved it
-                    // on: wait for this one's.
-                    timer.as_mut().reset(due);
-                }
+                // Body bytes sent since the last poll move the deadline on.
+                timer.poll_until(cx, deadline(&progress)).map(|()| None)
             })
             .await
         };
-        self.timer = Some(timer);
+        self.timer = timer;
         result
     }
 

@@ -19,9 +19,8 @@ use bytes::{Buf, Bytes, BytesMut};
 use http_body::{Body, Frame, SizeHint};
 use shoal_core::loop_clock;
 use shoal_upstream::h1::{ChunkedDecoder, Piece};
-use shoal_upstream::BodyError;
+use shoal_upstream::{BodyError, Deadline};
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite};
-use tokio::time::Sleep;
 
 use crate::snapshot::ListenerStats;
 
@@ -60,7 +59,7 @@ pub(crate) struct ConnIo<S> {
     body_timeout: Duration,
     /// When the body last made progress.
     body_progress: std::time::Instant,
-    body_timer: Option<Pin<Box<Sleep>>>,
+    body_timer: Deadline,
 }
 
 impl<S: AsyncRead + AsyncWrite + Unpin> ConnIo<S> {
@@ -78,7 +77,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> ConnIo<S> {
             stats,
             body_timeout,
             body_progress: loop_clock::now(),
-            body_timer: None,
+            body_timer: Deadline::default(),
         }
     }
 
@@ -161,13 +160,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> ConnIo<S> {
     /// Ready when the body has made no progress for `body_timeout`.
     fn poll_body_stall(&mut self, cx: &mut Context<'_>) -> Poll<()> {
         let until = tokio::time::Instant::from_std(self.body_progress + self.body_timeout);
-        let timer = self
-            .body_timer
-            .get_or_insert_with(|| Box::pin(tokio::time::sleep_until(until)));
-        if timer.deadline() != until {
-            timer.as_mut().reset(until);
-        }
-        timer.as_mut().poll(cx)
+        self.body_timer.poll_until(cx, until)
     }
 
     /// The response is being written: a `100 Continue` not sent by now never will be (it

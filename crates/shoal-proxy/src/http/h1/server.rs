@@ -28,9 +28,10 @@ use std::time::Duration;
 
 use http::{Method, Request, StatusCode, Version};
 use shoal_core::ShutdownSignal;
+use shoal_upstream::Deadline;
 use shoal_upstream::UpstreamBody;
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
-use tokio::time::{Instant, Sleep};
+use tokio::time::Instant;
 
 use super::conn_io::{lock, BodyState, ConnIo, H1Body, Slot};
 use super::request_head::{self, BodyFraming, RequestHead};
@@ -112,34 +113,6 @@ impl Stop {
             }
         })
         .await
-    }
-}
-
-/// A per-connection timer for "no bytes before then".
-#[derive(Default)]
-struct Deadline {
-    sleep: Option<Pin<Box<Sleep>>>,
-}
-
-impl Deadline {
-    fn poll_until(&mut self, cx: &mut Context<'_>, until: Instant) -> Poll<()> {
-        let sleep = self
-            .sleep
-            .get_or_insert_with(|| Box::pin(tokio::time::sleep_until(until)));
-        // Later than needed: pull it in. Earlier (set for an earlier wait): let it fire and
-        // push it out then, which happens once per timeout period at most.
-        if sleep.deadline() > until {
-            sleep.as_mut().reset(until);
-        }
-        loop {
-            if sleep.as_mut().poll(cx).is_pending() {
-                return Poll::Pending;
-            }
-            if Instant::now() >= until {
-                return Poll::Ready(());
-            }
-            sleep.as_mut().reset(until);
-        }
     }
 }
 
