@@ -7,6 +7,7 @@ use std::net::IpAddr;
 
 use http::header::{self, HeaderMap, HeaderName, HeaderValue};
 use shoal_config::ForwardedFor;
+use shoal_upstream::h1::has_token;
 
 pub(crate) const X_FORWARDED_FOR: HeaderName = HeaderName::from_static("x-forwarded-for");
 pub(crate) const X_FORWARDED_PROTO: HeaderName = HeaderName::from_static("x-forwarded-proto");
@@ -66,11 +67,7 @@ pub(crate) fn strip_hop_by_hop(headers: &mut HeaderMap) -> bool {
     }
     let mut trailers = false;
     if present.te {
-        trailers = headers
-            .get_all(header::TE)
-            .iter()
-            .flat_map(|v| v.as_bytes().split(|b| *b == b','))
-            .any(|t| t.trim_ascii().eq_ignore_ascii_case(b"trailers"));
+        trailers = has_token(headers, &header::TE, b"trailers");
         headers.remove(header::TE);
     }
     if present.keep_alive {

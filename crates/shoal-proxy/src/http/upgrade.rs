@@ -27,7 +27,7 @@ use http::header::{self, HeaderMap, HeaderName, HeaderValue};
 use http::request::Parts;
 use http::{Method, Response, StatusCode, Version};
 use shoal_health::Outcome;
-use shoal_upstream::h1::{BackendConn, ExchangeError, HeadError, Release, ResponseBody};
+use shoal_upstream::h1::{has_token, BackendConn, ExchangeError, HeadError, Release, ResponseBody};
 use shoal_upstream::{Tried, Upstream, MAX_TRIES};
 
 use super::body::ProxyBody;
@@ -106,15 +106,6 @@ fn is_valid_key(key: &[u8]) -> bool {
         && key[..22]
             .iter()
             .all(|b| b.is_ascii_alphanumeric() || *b == b'+' || *b == b'/')
-}
-
-/// True when a comma-separated header (any of its lines) lists `token`, case-insensitively.
-fn has_token(headers: &HeaderMap, name: &HeaderName, token: &[u8]) -> bool {
-    headers
-        .get_all(name)
-        .iter()
-        .flat_map(|v| v.as_bytes().split(|b| *b == b','))
-        .any(|t| t.trim_ascii().eq_ignore_ascii_case(token))
 }
 
 /// Sends a WebSocket upgrade to a backend of `upstream`. A 101 leaves the tunnel in the

@@ -9,6 +9,7 @@ mod encode;
 mod head_fields;
 mod response_body;
 mod response_head;
+mod token_list;
 
 pub use backend_conn::{BackendConn, ExchangeError};
 pub use chunked::{ChunkedDecoder, ChunkedError, Piece};
@@ -18,3 +19,4 @@ pub use response_body::{Release, ResponseBody};
 pub use response_head::{
     parse_head, parse_upgrade_head, Framing, HeadError, ResponseHead, MAX_HEAD_BYTES,
 };
+pub use token_list::{has_token, lists_token};

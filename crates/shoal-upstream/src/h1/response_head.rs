@@ -7,6 +7,7 @@ use bytes::{Buf, BytesMut};
 use http::header::{self, HeaderMap, HeaderName, HeaderValue};
 
 use super::head_fields::FieldOffsets;
+use super::token_list::has_token;
 use http::{StatusCode, Version};
 
 /// Largest response head accepted from a backend.
@@ -130,7 +131,7 @@ fn parse(
         } else {
             framing(&mut headers, &seen)?
         };
-        let close = seen.connection && has_token(&headers, header::CONNECTION, "close");
+        let close = seen.connection && has_token(&headers, &header::CONNECTION, b"close");
         let reusable =
             version == Version::HTTP_11 && !close && framing != Framing::UntilClose && !switching;
         return Ok(Some(ResponseHead {
@@ -141,14 +142,6 @@ fn parse(
             reusable,
         }));
     }
-}
-
-fn has_token(headers: &HeaderMap, name: HeaderName, token: &str) -> bool {
-    headers
-        .get_all(name)
-        .iter()
-        .flat_map(|v| v.as_bytes().split(|b| *b == b','))
-        .any(|t| t.trim_ascii().eq_ignore_ascii_case(token.as_bytes()))
 }
 
 /// The framing and connection fields of a head, noted while it is parsed.

@@ -19,7 +19,7 @@ use bytes::BytesMut;
 use http::header::{self, HeaderName, HeaderValue};
 use http::request::Parts;
 use http::{Method, Request, StatusCode, Uri, Version};
-use shoal_upstream::h1::{locate, FieldOffsets};
+use shoal_upstream::h1::{lists_token, locate, FieldOffsets};
 
 /// Most header fields accepted in a request head (hyper's default too).
 pub(crate) const MAX_FIELDS: usize = 100;
@@ -189,10 +189,7 @@ impl Facts {
                 }
             }
         } else if *name == header::TE {
-            self.trailers |= value
-                .as_bytes()
-                .split(|b| *b == b',')
-                .any(|t| t.trim_ascii().eq_ignore_ascii_case(b"trailers"));
+            self.trailers |= lists_token(value.as_bytes(), b"trailers");
         } else if *name == header::EXPECT {
             self.expect_continue = value
                 .as_bytes()

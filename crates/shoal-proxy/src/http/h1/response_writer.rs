@@ -19,7 +19,7 @@ use http::{header, Response, StatusCode};
 use http_body::Body;
 use tokio::io::{AsyncRead, AsyncWrite};
 
-use shoal_upstream::h1::chunk_size_line;
+use shoal_upstream::h1::{chunk_size_line, lists_token};
 
 use super::conn_io::Slot;
 use crate::http::body::ProxyBody;
@@ -103,11 +103,7 @@ where
         } else if *name == header::CONNECTION && !switching {
             // shoal's own answers close after a malformed request; the field is rewritten
             // below either way.
-            if value
-                .as_bytes()
-                .split(|b| *b == b',')
-                .any(|t| t.trim_ascii().eq_ignore_ascii_case(b"close"))
-            {
+            if lists_token(value.as_bytes(), b"close") {
                 keep_alive = false;
             }
             continue;
